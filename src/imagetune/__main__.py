@@ -1,0 +1,3 @@
+from imagetune.cli import main
+
+main()

@@ -1,0 +1,30 @@
+"""Dependencies shared by the routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from imagetune.services import Services
+
+# Declares the scheme for the OpenAPI docs; the check itself is AuthenticatedRoute's.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key from `imagetune keys`")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_current_user(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> int:
+    user_id: int = request.state.user_id
+    return user_id
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+CurrentUser = Annotated[int, Depends(get_current_user)]

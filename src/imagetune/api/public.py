@@ -1,0 +1,72 @@
+"""The public contract: /public/v1 (see shared API.md)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from imagetune.api.auth import AuthenticatedRoute
+from imagetune.api.deps import CurrentUser, ServicesDep
+from imagetune.api.schemas import JobIdResponse, JobResponse
+from imagetune.engine.decode import decode
+from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
+from imagetune.jobs.models import JobState, NewJob, Scale
+
+AUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": InvalidApiKey.detail},
+    404: {"description": f"{UserNotFound.detail} (the key's user was deleted)"},
+}
+
+router = APIRouter(prefix="/public/v1", route_class=AuthenticatedRoute, responses=AUTH_ERRORS)
+
+
+@router.post(
+    "/image-tune/upscale",
+    response_model=JobIdResponse,
+    responses={400: {"description": "Invalid image file"}},
+)
+def upscale(
+    user_id: CurrentUser,
+    services: ServicesDep,
+    image: Annotated[
+        UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
+    ],
+    scale: Annotated[Scale, Form(description="Longer side of the result: 1024, 2048, 4096 px.")],
+) -> JobIdResponse:
+    """Create an upscale job; returns at once with its id while the work runs behind."""
+    data = image.file.read()
+    decode(data)  # refuse what a worker could not decode, before anything is stored
+    job_id = uuid.uuid4()
+    original_key = f"originals/{job_id}"
+    services.storage.write(original_key, data)
+    services.jobs.create(NewJob(id=job_id, user_id=user_id, scale=scale, original_key=original_key))
+    return JobIdResponse(job_id=job_id)
+
+
+@router.get(
+    "/job/{job_id}",
+    response_model=JobResponse,
+    responses={404: {"description": "Job not found, or Not Found User"}},
+)
+def get_job(job_id: uuid.UUID, user_id: CurrentUser, services: ServicesDep) -> JobResponse:
+    """The job's status, and the URLs of its results once it has succeeded."""
+    job = services.jobs.get(job_id)
+    if job is None or job.user_id != user_id:
+        raise JobNotFound()
+    urls = []
+    if job.state is JobState.SUCCEEDED:
+        ttl = services.settings.result_url_ttl
+        urls = [services.storage.url(key, ttl) for key in job.result_keys]
+    return JobResponse(
+        job_id=job.id,
+        status=job.state.public,
+        image_urls=urls,
+        scale=job.scale,
+        progress=job.progress,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )

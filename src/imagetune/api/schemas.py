@@ -1,0 +1,43 @@
+"""Response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from imagetune.jobs.models import PublicStatus, Scale
+
+
+class JobIdResponse(BaseModel):
+    job_id: uuid.UUID = Field(description="Poll GET /public/v1/job/{job_id} with it.")
+
+
+class JobResponse(BaseModel):
+    job_id: uuid.UUID
+    status: PublicStatus = Field(
+        description="Pending (queued or running), Succeed (done) or Failed; never moves back."
+    )
+    image_urls: list[str] = Field(
+        description="Absolute, signed, expiring URLs of the results; [] unless Succeed."
+    )
+    scale: Scale
+    progress: int = Field(ge=0, le=100, description="Percent done (100 once Succeed).")
+    error: str | None = Field(default=None, description="Why the job Failed; null otherwise.")
+    created_at: datetime
+    started_at: datetime | None = Field(
+        default=None, description="When a worker last started it; null while queued."
+    )
+    finished_at: datetime | None = None
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ReadinessResponse(BaseModel):
+    status: str = Field(description="ready or unavailable")
+    database: bool
+    workers_expected: int
+    workers_alive: int

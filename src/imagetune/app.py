@@ -1,0 +1,65 @@
+"""The ASGI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from imagetune import __version__
+from imagetune.api import files, health, public
+from imagetune.api.errors import install_error_handlers
+from imagetune.config import Settings
+from imagetune.jobs.pool import WorkerPool
+from imagetune.jobs.recovery import recover_unfinished, worker_lock
+from imagetune.services import build_services
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Upload an image with a target resolution (1K, 2K or 4K), get a job id at once, poll the
+job, download the larger, sharper result from the signed URL it gives.
+
+Authenticate every `/public/v1` request with `Authorization: Bearer <api key>`.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API, plus the worker processes when ``settings.resolved_workers`` > 0."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            services = await run_in_threadpool(build_services, settings)
+            stack.callback(services.close)
+            pool = None
+            if settings.resolved_workers > 0:
+                stack.enter_context(worker_lock(settings.data_dir))
+                await run_in_threadpool(recover_unfinished, services.queue)
+                pool = WorkerPool(settings, services.queue, settings.resolved_workers)
+                pool.start()
+            app.state.services = services
+            app.state.pool = pool
+            base = settings.resolved_public_url()
+            log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)
+            log.info("data directory: %s", settings.data_dir.resolve())
+            try:
+                yield
+            finally:
+                if pool:
+                    await run_in_threadpool(pool.stop, settings.shutdown_grace)
+
+    app = FastAPI(
+        title="imagetune",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(public.router)
+    app.include_router(files.router)
+    app.include_router(health.router)
+    return app

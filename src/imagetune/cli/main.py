@@ -1,0 +1,59 @@
+"""Top-level commands: serve, db, and the users/keys groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from imagetune.cli import accounts
+from imagetune.config import Settings
+
+app = typer.Typer(
+    help="imagetune: a self-hosted image upscaling service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(accounts.users, name="users")
+app.add_typer(accounts.keys, name="keys")
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000]")] = None,
+) -> None:
+    """Run the API and the background workers (the embedded default: SQLite, local files)."""
+    import uvicorn
+
+    from imagetune.app import create_app
+    from imagetune.cli.console import how_to_get_a_key
+    from imagetune.logs import configure_logging
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level)
+    how_to_get_a_key(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+    )
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations (serve does this at start-up too)."""
+    from imagetune.db.engine import make_engine
+    from imagetune.db.migrate import current_revision, upgrade
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    typer.echo(f"database at revision {current_revision(engine)}")
+    engine.dispose()

@@ -1,0 +1,88 @@
+"""Settings: the only place that reads the environment (prefix ``IMAGETUNE_``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cgroup affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Service configuration. Every field reads ``IMAGETUNE_<NAME>`` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGETUNE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Directory holding the SQLite database, originals and results.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file imagetune.db in the data directory.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base of result URLs, e.g. https://img.example.com; default from host/port.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `imagetune serve` binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `imagetune serve` uses.")
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="Background worker processes; default: one per available CPU. 0 = API only.",
+    )
+    worker_poll_interval: float = Field(
+        default=0.2, gt=0, description="Seconds an idle worker waits before looking for work."
+    )
+    worker_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="Niceness added to worker processes so the API stays responsive under load.",
+    )
+    shutdown_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a stopping server lets workers finish the job in hand.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Times a job is started before it is given up as Failed."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for signing result URLs; default: generated once into the data dir.",
+    )
+    result_url_ttl: int = Field(
+        default=3600, gt=0, description="Seconds a result URL stays valid after it is issued."
+    )
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'imagetune.db').resolve()}"
+
+    @property
+    def resolved_workers(self) -> int:
+        return available_cpus() if self.workers is None else self.workers
+
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"

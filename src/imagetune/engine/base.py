@@ -1,0 +1,33 @@
+"""The processing interface the workers call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (steps done, steps in all) as processing advances."""
+
+
+@dataclass(frozen=True)
+class ProcessRequest:
+    long_side: int
+    """The result's longer side, in pixels; the aspect ratio is kept."""
+    output_format: str = "png"
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    data: bytes
+    media_type: str
+    extension: str
+    width: int
+    height: int
+
+
+class Processor(Protocol):
+    def process(
+        self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
+    ) -> ProcessedImage:
+        """Turn the original's bytes into the encoded result; raises InvalidImage."""

@@ -1,0 +1,1 @@
+"""Jobs: their records (store), the queue workers take them from, and the workers."""

@@ -1,0 +1,81 @@
+"""What a job is: its scale, its states, and the record the store hands out."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Scale(StrEnum):
+    """Target resolution: the result's longer side in pixels."""
+
+    K1 = "1K"
+    K2 = "2K"
+    K4 = "4K"
+
+    @property
+    def pixels(self) -> int:
+        return {"1K": 1024, "2K": 2048, "4K": 4096}[self.value]
+
+
+class PublicStatus(StrEnum):
+    """The status words of the public contract."""
+
+    PENDING = "Pending"
+    SUCCEED = "Succeed"
+    FAILED = "Failed"
+
+
+class JobState(StrEnum):
+    """Where a job is. Only QUEUED -> RUNNING -> (SUCCEEDED | FAILED) and RUNNING -> QUEUED
+    (handed back by a stopped or dead worker) ever happen."""
+
+    QUEUED = "queued"
+    """Waiting for a worker."""
+    RUNNING = "running"
+    """A worker has claimed it."""
+    SUCCEEDED = "succeeded"
+    """Finished; results are stored."""
+    FAILED = "failed"
+    """Finished without a result; ``error`` says why."""
+
+    @property
+    def public(self) -> PublicStatus:
+        if self is JobState.SUCCEEDED:
+            return PublicStatus.SUCCEED
+        if self is JobState.FAILED:
+            return PublicStatus.FAILED
+        return PublicStatus.PENDING
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    id: uuid.UUID
+    user_id: int
+    scale: Scale
+    original_key: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: uuid.UUID
+    user_id: int
+    state: JobState
+    scale: Scale
+    options: dict[str, Any]
+    original_key: str
+    result_keys: list[str]
+    error: str | None
+    attempts: int
+    progress: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,99 @@
+"""The queue workers take jobs from, oldest first.
+
+The embedded queue is the jobs table itself: claiming is one atomic UPDATE of the oldest
+queued row, so any number of worker processes can share it without a broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagetune.db.models import Job, utcnow
+from imagetune.jobs.models import JobRecord, JobState
+from imagetune.jobs.store import to_record
+
+
+@dataclass(frozen=True)
+class Released:
+    """What became of the jobs a lost worker held."""
+
+    requeued: int
+    failed: int
+
+
+class JobQueue(Protocol):
+    def claim(self, worker_id: str) -> JobRecord | None:
+        """Take the oldest queued job for ``worker_id``, or None when there is none."""
+
+    def release(self, worker_id: str | None, *, count_attempt: bool) -> Released:
+        """Hand back the running jobs of ``worker_id`` (of every worker when None).
+
+        ``count_attempt`` says the worker was lost mid-job (crash, kill), so the attempt
+        counts towards the limit; a clean stop hands the job back without using one up.
+        """
+
+
+class SqlJobQueue:
+    def __init__(self, sessions: sessionmaker[Session], *, max_attempts: int) -> None:
+        self._sessions = sessions
+        self._max_attempts = max_attempts
+
+    def claim(self, worker_id: str) -> JobRecord | None:
+        oldest = (
+            select(Job.id)
+            .where(Job.state == JobState.QUEUED.value)
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self._sessions.begin() as session:
+            job = session.scalars(
+                update(Job)
+                .where(Job.id == oldest, Job.state == JobState.QUEUED.value)
+                .values(
+                    state=JobState.RUNNING.value,
+                    worker_id=worker_id,
+                    attempts=Job.attempts + 1,
+                    started_at=utcnow(),
+                    progress=0,
+                )
+                .returning(Job)
+            ).one_or_none()
+            return None if job is None else to_record(job)
+
+    def release(self, worker_id: str | None, *, count_attempt: bool) -> Released:
+        running = Job.state == JobState.RUNNING.value
+        held = running if worker_id is None else running & (Job.worker_id == worker_id)
+        with self._sessions.begin() as session:
+            failed = 0
+            if count_attempt:
+                failed = session.execute(
+                    update(Job)
+                    .where(held, Job.attempts >= self._max_attempts)
+                    .values(
+                        state=JobState.FAILED.value,
+                        worker_id=None,
+                        finished_at=utcnow(),
+                        error=(
+                            f"Processing was interrupted {self._max_attempts} times "
+                            "(worker lost mid-job); giving up"
+                        ),
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+            requeued = session.execute(
+                update(Job)
+                .where(held)
+                .values(
+                    state=JobState.QUEUED.value,
+                    worker_id=None,
+                    started_at=None,
+                    progress=0,
+                    attempts=Job.attempts if count_attempt else Job.attempts - 1,
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            return Released(requeued=int(requeued), failed=int(failed))

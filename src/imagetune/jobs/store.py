@@ -1,0 +1,108 @@
+"""The job store: job records in the relational database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagetune.db.models import Job, utcnow
+from imagetune.jobs.models import JobRecord, JobState, NewJob, Scale
+
+UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
+MAX_ERROR_LENGTH = 1000
+
+
+class JobStore(Protocol):
+    def create(self, job: NewJob) -> None:
+        """Record a new job; once this returns the job is durable and will be run."""
+
+    def get(self, job_id: uuid.UUID) -> JobRecord | None: ...
+
+    def set_progress(self, job_id: uuid.UUID, percent: int) -> None: ...
+
+    def mark_succeeded(self, job_id: uuid.UUID, result_keys: list[str]) -> bool:
+        """Finish an unfinished job with results; False when it had already finished."""
+
+    def mark_failed(self, job_id: uuid.UUID, error: str) -> bool:
+        """Finish an unfinished job as failed; False when it had already finished."""
+
+
+def to_record(job: Job) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        user_id=job.user_id,
+        state=JobState(job.state),
+        scale=Scale(job.scale),
+        options=dict(job.options),
+        original_key=job.original_key,
+        result_keys=list(job.result_keys),
+        error=job.error,
+        attempts=job.attempts,
+        progress=job.progress,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+class SqlJobStore:
+    """Job records in SQL. In the embedded queue the row itself is the queue entry."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, job: NewJob) -> None:
+        with self._sessions.begin() as session:
+            session.add(
+                Job(
+                    id=job.id,
+                    user_id=job.user_id,
+                    state=JobState.QUEUED.value,
+                    scale=job.scale.value,
+                    options=job.options,
+                    original_key=job.original_key,
+                    result_keys=[],
+                    attempts=0,
+                    progress=0,
+                    created_at=utcnow(),
+                )
+            )
+
+    def get(self, job_id: uuid.UUID) -> JobRecord | None:
+        with self._sessions() as session:
+            job = session.get(Job, job_id)
+            return None if job is None else to_record(job)
+
+    def set_progress(self, job_id: uuid.UUID, percent: int) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
+                .values(progress=max(0, min(100, percent)))
+            )
+
+    def mark_succeeded(self, job_id: uuid.UUID, result_keys: list[str]) -> bool:
+        return self._finish(
+            job_id, state=JobState.SUCCEEDED, result_keys=result_keys, error=None, progress=100
+        )
+
+    def mark_failed(self, job_id: uuid.UUID, error: str) -> bool:
+        return self._finish(job_id, state=JobState.FAILED, error=error[:MAX_ERROR_LENGTH])
+
+    def _finish(self, job_id: uuid.UUID, **values: object) -> bool:
+        # The state guard makes finishing idempotent: a job that already finished (say, run
+        # twice after a worker was presumed dead) never changes again.
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.in_(UNFINISHED))
+                .values(
+                    finished_at=utcnow(),
+                    worker_id=None,
+                    **{k: (v.value if isinstance(v, JobState) else v) for k, v in values.items()},
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]

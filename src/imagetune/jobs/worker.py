@@ -1,0 +1,132 @@
+"""A worker: takes jobs from the queue and runs them through the processor.
+
+Runs in its own process (see imagetune.jobs.pool), so CPU-heavy work never touches the
+API's event loop and a crash costs only this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from multiprocessing.synchronize import Event
+
+from imagetune.config import Settings
+from imagetune.engine.base import Processor, ProcessRequest, ProgressCallback
+from imagetune.errors import ImagetuneError
+from imagetune.jobs.models import JobRecord
+from imagetune.jobs.queue import JobQueue
+from imagetune.jobs.store import JobStore
+from imagetune.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5
+"""Seconds between progress writes, so a fast tile loop does not hammer the database."""
+
+
+class Worker:
+    def __init__(
+        self,
+        worker_id: str,
+        *,
+        queue: JobQueue,
+        jobs: JobStore,
+        storage: Storage,
+        processor: Processor,
+    ) -> None:
+        self.worker_id = worker_id
+        self._queue = queue
+        self._jobs = jobs
+        self._storage = storage
+        self._processor = processor
+
+    def run_one(self) -> bool:
+        """Claim and run the oldest queued job; False when the queue was empty."""
+        job = self._queue.claim(self.worker_id)
+        if job is None:
+            return False
+        self.execute(job)
+        return True
+
+    def execute(self, job: JobRecord) -> None:
+        started = time.monotonic()
+        try:
+            original = self._storage.read(job.original_key)
+            result = self._processor.process(
+                original,
+                ProcessRequest(long_side=job.scale.pixels),
+                progress=self._progress_reporter(job),
+            )
+            key = f"results/{job.id}.{result.extension}"
+            self._storage.write(key, result.data)
+        except Exception as e:
+            reason = failure_reason(e)
+            log.warning("job %s failed: %s", job.id, reason, exc_info=not _expected(e))
+            self._jobs.mark_failed(job.id, reason)
+            return
+        self._jobs.mark_succeeded(job.id, [key])
+        log.info(
+            "job %s done: %s %dx%d in %.2fs",
+            job.id,
+            job.scale.value,
+            result.width,
+            result.height,
+            time.monotonic() - started,
+        )
+
+    def _progress_reporter(self, job: JobRecord) -> ProgressCallback:
+        last = 0.0
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if total > 0 and done < total and now - last >= PROGRESS_INTERVAL:
+                last = now
+                self._jobs.set_progress(job.id, 100 * done // total)
+
+        return report
+
+
+def _expected(e: Exception) -> bool:
+    return isinstance(e, ImagetuneError)
+
+
+def failure_reason(e: Exception) -> str:
+    if isinstance(e, ImagetuneError):
+        return e.detail
+    if isinstance(e, FileNotFoundError):
+        return "The original image is no longer stored"
+    if isinstance(e, MemoryError):
+        return "Not enough memory to process this image"
+    return f"Processing error: {type(e).__name__}: {e}"
+
+
+def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
+    """Entry point of a worker process."""
+    from imagetune.logs import configure_logging
+    from imagetune.services import build_processor, build_services
+
+    configure_logging(settings.log_level)
+    # Ctrl+C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+    parent = os.getppid()
+    services = build_services(settings, migrate=False)
+    worker = Worker(
+        worker_id,
+        queue=services.queue,
+        jobs=services.jobs,
+        storage=services.storage,
+        processor=build_processor(settings),
+    )
+    log.debug("worker %s started", worker_id)
+    try:
+        # An orphan (parent killed) stops taking jobs: the next server start re-queues.
+        while not stop.is_set() and os.getppid() == parent:
+            if not worker.run_one():
+                stop.wait(settings.worker_poll_interval)
+    finally:
+        services.close()

@@ -1,0 +1,74 @@
+"""Building the service's parts from settings: the one place they are wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagetune.accounts import Accounts
+from imagetune.config import Settings
+from imagetune.db.engine import make_engine, make_sessionmaker
+from imagetune.db.migrate import upgrade
+from imagetune.engine.base import Processor
+from imagetune.engine.resize import ResizeProcessor
+from imagetune.jobs.queue import JobQueue, SqlJobQueue
+from imagetune.jobs.store import JobStore, SqlJobStore
+from imagetune.signing import UrlSigner, load_or_create_secret
+from imagetune.storage.local import LocalStorage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    accounts: Accounts
+    jobs: JobStore
+    queue: JobQueue
+    storage: LocalStorage
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    """Open the data directory and database (migrating it to the latest schema)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    secret = (
+        settings.secret_key.get_secret_value().encode()
+        if settings.secret_key
+        else load_or_create_secret(settings.data_dir)
+    )
+    storage = LocalStorage(
+        settings.data_dir / "files",
+        signer=UrlSigner(secret),
+        public_url=settings.resolved_public_url(),
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        accounts=Accounts(sessions),
+        jobs=SqlJobStore(sessions),
+        queue=SqlJobQueue(sessions, max_attempts=settings.max_attempts),
+        storage=storage,
+    )
+
+
+def build_processor(settings: Settings) -> Processor:
+    return ResizeProcessor()

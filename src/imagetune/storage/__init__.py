@@ -1,0 +1,1 @@
+"""Where originals and results live (local files now, object stores later)."""

@@ -1,0 +1,73 @@
+"""Storage in a local directory, served by the service under signed URLs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, urlencode
+
+from imagetune.signing import UrlSigner
+from imagetune.storage.base import StorageError
+
+FILES_ROUTE = "/files/"
+
+
+def validate_key(key: str) -> str:
+    """``key`` if it is a plain relative path (no traversal, no absolute or hidden parts)."""
+    parts = PurePosixPath(key).parts
+    if (
+        not parts
+        or key.startswith("/")
+        or "\\" in key
+        or "\x00" in key
+        or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
+    ):
+        raise StorageError(f"invalid storage key: {key!r}")
+    return "/".join(parts)
+
+
+class LocalStorage:
+    def __init__(self, root: Path, *, signer: UrlSigner, public_url: str) -> None:
+        self.root = root.resolve()
+        self._signer = signer
+        self._public_url = public_url.rstrip("/")
+
+    def path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def write(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A hidden temp file in the same directory, then an atomic rename: a reader never
+        # sees a partial file, and validate_key keeps hidden names from ever being served.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def url(self, key: str, expires_in: int) -> str:
+        key = validate_key(key)
+        expires = int(time.time()) + expires_in
+        route = FILES_ROUTE + key
+        query = urlencode({"expires": expires, "sig": self._signer.sign(route, expires)})
+        return f"{self._public_url}{quote(route)}?{query}"
+
+    def verify(self, key: str, expires: int, signature: str) -> bool:
+        return self._signer.verify(FILES_ROUTE + key, expires, signature, time.time())
