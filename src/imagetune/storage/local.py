@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from imagetune.signing import UrlSigner
@@ -15,17 +15,11 @@ FILES_ROUTE = "/files/"
 
 
 def validate_key(key: str) -> str:
-    """``key`` if it is a plain relative path (no traversal, no absolute or hidden parts)."""
-    parts = PurePosixPath(key).parts
-    if (
-        not parts
-        or key.startswith("/")
-        or "\\" in key
-        or "\x00" in key
-        or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
-    ):
+    """``key`` if it is a canonical relative path: no traversal, empty or hidden parts."""
+    parts = key.split("/")
+    if "\\" in key or "\x00" in key or any(p == "" or p.startswith(".") for p in parts):
         raise StorageError(f"invalid storage key: {key!r}")
-    return "/".join(parts)
+    return key
 
 
 class LocalStorage:

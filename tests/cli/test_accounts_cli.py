@@ -1,0 +1,71 @@
+"""The users and keys commands, run as a user runs them, on a real data directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support import ServerProcess
+
+
+def imagetune(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "IMAGETUNE_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "imagetune", *args], env=env, capture_output=True, text=True
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_user_and_key_lifecycle_against_a_running_server(server_factory) -> None:
+    server: ServerProcess = server_factory(IMAGETUNE_WORKERS="0")
+    data = server.data_dir
+    assert "created user alice" in imagetune(data, "users", "create", "alice").stdout
+    key = imagetune(data, "keys", "create", "alice").stdout.strip().splitlines()[-1]
+    assert key.startswith("itk_")
+
+    headers = {"Authorization": f"Bearer {key}"}
+    job_url = f"{server.base_url}/public/v1/job/00000000-0000-4000-8000-000000000000"
+    assert httpx.get(job_url, headers=headers).json() == {"detail": "Job not found"}
+
+    listing = imagetune(data, "users", "list").stdout
+    assert "alice" in listing
+    assert key[:12] in imagetune(data, "keys", "list", "alice").stdout
+    assert key not in imagetune(data, "keys", "list", "alice").stdout
+
+    assert "revoked" in imagetune(data, "keys", "revoke", key[:12]).stdout
+    assert httpx.get(job_url, headers=headers).status_code == 401
+
+    key2 = imagetune(data, "keys", "create", "alice").stdout.strip().splitlines()[-1]
+    imagetune(data, "users", "delete", "alice")
+    response = httpx.get(job_url, headers={"Authorization": f"Bearer {key2}"})
+    assert (response.status_code, response.json()) == (404, {"detail": "Not Found User"})
+    assert "alice" not in imagetune(data, "users", "list").stdout
+
+
+def test_errors_exit_nonzero_with_message(tmp_path: Path) -> None:
+    result = imagetune(tmp_path, "keys", "create", "nobody", check=False)
+    assert result.returncode == 1
+    assert "no user named 'nobody'" in result.stderr
+    imagetune(tmp_path, "users", "create", "eve")
+    result = imagetune(tmp_path, "users", "create", "eve", check=False)
+    assert result.returncode == 1
+    assert "already exists" in result.stderr
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    assert "revision 0001" in imagetune(tmp_path, "db", "upgrade").stdout
+    assert (tmp_path / "imagetune.db").exists()
+
+
+def test_serve_prints_where_it_listens_and_how_to_get_a_key(server_factory) -> None:
+    server: ServerProcess = server_factory(IMAGETUNE_WORKERS="0")
+    log = server.log()
+    assert f"listening on {server.base_url}" in log
+    assert "users create" in log
+    assert "keys create" in log

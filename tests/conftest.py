@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ApiClient, ServerProcess, accounts_for
+
+ServerFactory = Callable[..., ServerProcess]
+ClientFactory = Callable[..., ApiClient]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start real servers; each is stopped (or already killed) at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def start(data_dir: Path | None = None, **env: str) -> ServerProcess:
+        server = ServerProcess(data_dir or tmp_path / "data", env=env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for a module's read-mostly contract tests."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("shared") / "data", env={"IMAGETUNE_WORKERS": "2"}
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client_factory() -> Iterator[Callable[..., ApiClient]]:
+    """Clients for a server: ``client_factory(server)`` makes a user with a fresh key."""
+    clients: list[ApiClient] = []
+
+    def make(server: ServerProcess, key: str | None = None, user: str | None = None) -> ApiClient:
+        if key is None:
+            accounts = accounts_for(server.data_dir)
+            if user is None:
+                user = f"user-{uuid.uuid4().hex[:8]}"
+                accounts.create_user(user)
+            key = accounts.create_key(user).key
+        client = ApiClient(server.base_url, key)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,91 @@
+"""Jobs across server stops, kills and worker deaths: none is ever lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import make_image
+
+
+def test_job_queued_at_stop_runs_after_restart(server_factory, client_factory) -> None:
+    api_only = server_factory(IMAGETUNE_WORKERS="0")
+    client = client_factory(api_only)
+    job_id = client.submit(make_image((90, 60)), "1K").json()["job_id"]
+    assert client.job(job_id).json()["status"] == "Pending"
+    api_only.stop()
+
+    restarted = server_factory(api_only.data_dir, IMAGETUNE_WORKERS="1")
+    client.http.base_url = httpx.URL(restarted.base_url)
+    job = client.wait(job_id)
+    assert job["status"] == "Succeed"
+    assert httpx.get(job["image_urls"][0]).status_code == 200
+
+
+def test_job_running_when_server_is_killed_succeeds_after_restart(
+    server_factory, client_factory
+) -> None:
+    server = server_factory(IMAGETUNE_WORKERS="1")
+    client = client_factory(server)
+    # Big enough to take a few seconds, so the kill lands mid-job.
+    job_id = client.submit(make_image((1800, 1300)), "4K").json()["job_id"]
+    deadline = time.monotonic() + 20
+    while client.job(job_id).json()["started_at"] is None:
+        assert time.monotonic() < deadline, "job never started"
+        time.sleep(0.02)
+    assert client.job(job_id).json()["status"] == "Pending"
+    server.kill()
+
+    restarted = server_factory(server.data_dir, IMAGETUNE_WORKERS="1")
+    client.http.base_url = httpx.URL(restarted.base_url)
+    job = client.wait(job_id, timeout=90)
+    assert job["status"] == "Succeed", job
+    assert "recovered jobs" in restarted.log()
+
+
+def test_dead_worker_is_replaced_and_its_job_retried(server_factory, client_factory) -> None:
+    server = server_factory(IMAGETUNE_WORKERS="1")
+    client = client_factory(server)
+    job_id = client.submit(make_image((1800, 1300)), "4K").json()["job_id"]
+    deadline = time.monotonic() + 20
+    while client.job(job_id).json()["started_at"] is None:
+        assert time.monotonic() < deadline, "job never started"
+        time.sleep(0.02)
+    [worker] = server.worker_pids()
+    os.kill(worker, signal.SIGKILL)
+
+    job = client.wait(job_id, timeout=90)
+    assert job["status"] == "Succeed", job
+    [replacement] = server.worker_pids()
+    assert replacement != worker
+    ready = httpx.get(f"{server.base_url}/readyz").json()
+    assert ready["workers_alive"] == ready["workers_expected"] == 1
+
+
+def test_processing_failure_ends_failed_with_reason(server_factory, client_factory) -> None:
+    api_only = server_factory(IMAGETUNE_WORKERS="0")
+    client = client_factory(api_only)
+    job_id = client.submit(make_image(), "1K").json()["job_id"]
+    api_only.stop()
+    # The original vanishes from storage before any worker gets to it.
+    original = Path(api_only.data_dir, "files", "originals", job_id)
+    original.unlink()
+
+    restarted = server_factory(api_only.data_dir, IMAGETUNE_WORKERS="1")
+    client.http.base_url = httpx.URL(restarted.base_url)
+    job = client.wait(job_id)
+    assert job["status"] == "Failed"
+    assert job["image_urls"] == []
+    assert job["error"] == "The original image is no longer stored"
+    assert job["finished_at"] is not None
+
+
+def test_second_server_on_same_data_dir_is_refused(server_factory) -> None:
+    first = server_factory(IMAGETUNE_WORKERS="1")
+    with pytest.raises(RuntimeError, match="another imagetune server"):
+        server_factory(first.data_dir, IMAGETUNE_WORKERS="1")

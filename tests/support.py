@@ -1,0 +1,198 @@
+"""Test helpers: a real imagetune server in a subprocess, images, polling."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from imagetune.accounts import Accounts
+from imagetune.db.engine import make_engine, make_sessionmaker
+from imagetune.db.migrate import upgrade
+
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """``imagetune serve`` run exactly as a user runs it, on a free loopback port."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"server-{self.port}.log"
+
+    def start(self) -> ServerProcess:
+        env = {
+            **os.environ,
+            "IMAGETUNE_DATA_DIR": str(self.data_dir),
+            "IMAGETUNE_LOG_LEVEL": "info",
+            "IMAGETUNE_SHUTDOWN_GRACE": "2",
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "imagetune", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited at start:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready in {START_TIMEOUT}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """A clean stop, as Ctrl+C or a service manager's SIGTERM would do."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def kill(self) -> None:
+        """kill -9 of the server and every process it started."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        # Children are listed per thread, and the supervisor thread spawns replacements.
+        pids = [
+            int(pid)
+            for children in Path(f"/proc/{self.process.pid}/task").glob("*/children")
+            for pid in children.read_text().split()
+        ]
+        return [p for p in pids if b"resource_tracker" not in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def accounts_for(data_dir: Path) -> Accounts:
+    """Accounts on the server's own SQLite file, as the CLI would open it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{data_dir / 'imagetune.db'}")
+    upgrade(engine)
+    return Accounts(make_sessionmaker(engine))
+
+
+def make_image(
+    size: tuple[int, int] = (64, 48),
+    mode: str = "RGB",
+    fmt: str = "PNG",
+    *,
+    seed: int = 0,
+    **save: Any,
+) -> bytes:
+    """An encoded picture with smooth gradients and some texture, like a photo."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [
+            255 * x / max(width - 1, 1),
+            255 * y / max(height - 1, 1),
+            127 + 100 * np.sin((x + y) / 7.0),
+        ],
+        axis=-1,
+    )
+    noisy = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    image = Image.fromarray(noisy, "RGB")
+    if mode != "RGB":
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def open_image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+class ApiClient:
+    """The public API as a client written against the contract calls it."""
+
+    def __init__(self, base_url: str, key: str | None) -> None:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=30)
+
+    def submit(
+        self, image: bytes, scale: str = "1K", filename: str = "image.png"
+    ) -> httpx.Response:
+        return self.http.post(
+            "/public/v1/image-tune/upscale",
+            files={"image": (filename, image, "application/octet-stream")},
+            data={"scale": scale},
+        )
+
+    def job(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/public/v1/job/{job_id}")
+
+    def wait(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll until the job leaves Pending; the final job body."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.job(job_id)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            if body["status"] != "Pending":
+                return body
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still Pending after {timeout}s")
+
+    def upscale(self, image: bytes, scale: str = "1K") -> dict[str, Any]:
+        response = self.submit(image, scale)
+        assert response.status_code == 200, response.text
+        return self.wait(response.json()["job_id"])
+
+    def close(self) -> None:
+        self.http.close()

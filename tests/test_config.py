@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagetune.config import Settings, available_cpus
+
+
+def test_reads_prefixed_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IMAGETUNE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IMAGETUNE_WORKERS", "3")
+    monkeypatch.setenv("IMAGETUNE_RESULT_URL_TTL", "60")
+    settings = Settings()
+    assert settings.data_dir == tmp_path
+    assert settings.resolved_workers == 3
+    assert settings.result_url_ttl == 60
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve()}/imagetune.db"
+
+
+def test_defaults() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.resolved_workers == available_cpus()
+    assert settings.resolved_public_url() == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url", "expected"),
+    [
+        ("0.0.0.0", None, "http://127.0.0.1:9000"),
+        ("::1", None, "http://[::1]:9000"),
+        ("127.0.0.1", "https://img.example.com/", "https://img.example.com"),
+    ],
+)
+def test_public_url(host: str, public_url: str | None, expected: str) -> None:
+    assert Settings(host=host, port=9000, public_url=public_url).resolved_public_url() == expected
+
+
+def test_invalid_values_are_refused() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Settings(workers=-1)
+    with pytest.raises(ValueError, match="result_url_ttl"):
+        Settings(result_url_ttl=0)
