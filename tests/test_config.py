@@ -20,8 +20,16 @@ def test_reads_prefixed_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_defaults() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.resolved_workers == available_cpus()
+    cpus = available_cpus()
+    assert settings.resolved_engine_threads == min(4, cpus)
+    # Workers x threads fill the CPUs without oversubscribing them.
+    assert settings.resolved_workers == max(1, cpus // min(4, cpus))
     assert settings.resolved_public_url() == "http://127.0.0.1:8000"
+
+
+def test_workers_follow_engine_threads() -> None:
+    assert Settings(engine_threads=1).resolved_workers == available_cpus()
+    assert Settings(engine_threads=1, workers=3).resolved_workers == 3
 
 
 @pytest.mark.parametrize(

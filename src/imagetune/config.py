@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from imagetune.engine.base import Device
+
 
 def available_cpus() -> int:
     """CPUs this process may run on (respects taskset/cgroup affinity)."""
@@ -39,7 +41,22 @@ class Settings(BaseSettings):
     workers: int | None = Field(
         default=None,
         ge=0,
-        description="Background worker processes; default: one per available CPU. 0 = API only.",
+        description="Worker processes; default: available CPUs / engine threads. 0 = API only.",
+    )
+    engine_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Inference threads per worker; default: available CPUs, at most 4.",
+    )
+    engine_device: Device = Field(
+        default=Device.AUTO,
+        description="auto (a Vulkan GPU when ncnn sees one, else the CPU), cpu or gpu.",
+    )
+    engine_tile: int | None = Field(
+        default=None,
+        ge=16,
+        le=4096,
+        description="Tile side in input pixels; default: 240 on the CPU, 512 on a GPU.",
     )
     worker_poll_interval: float = Field(
         default=0.2, gt=0, description="Seconds an idle worker waits before looking for work."
@@ -74,8 +91,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'imagetune.db').resolve()}"
 
     @property
+    def resolved_engine_threads(self) -> int:
+        return self.engine_threads or min(4, available_cpus())
+
+    @property
     def resolved_workers(self) -> int:
-        return available_cpus() if self.workers is None else self.workers
+        # Workers x threads = CPUs: every core busy, none oversubscribed.
+        if self.workers is not None:
+            return self.workers
+        return max(1, available_cpus() // self.resolved_engine_threads)
 
     def resolved_public_url(self) -> str:
         if self.public_url:

@@ -13,7 +13,7 @@ from imagetune.config import Settings
 from imagetune.db.engine import make_engine, make_sessionmaker
 from imagetune.db.migrate import upgrade
 from imagetune.engine.base import Processor
-from imagetune.engine.resize import ResizeProcessor
+from imagetune.engine.pipeline import EngineConfig, Upscaler
 from imagetune.jobs.queue import JobQueue, SqlJobQueue
 from imagetune.jobs.store import JobStore, SqlJobStore
 from imagetune.signing import UrlSigner, load_or_create_secret
@@ -71,4 +71,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 
 
 def build_processor(settings: Settings) -> Processor:
-    return ResizeProcessor()
+    return Upscaler(
+        EngineConfig(
+            threads=settings.resolved_engine_threads,
+            device=settings.engine_device,
+            tile=settings.engine_tile,
+        )
+    )

@@ -2,33 +2,34 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
-from imagetune.engine.decode import decode
+from imagetune.engine.decode import apply_orientation, decode
 from imagetune.errors import InvalidImage
 from tests.support import make_image
 
 
 @pytest.mark.parametrize(
-    ("mode", "fmt", "working"),
+    ("mode", "fmt", "channels", "bits"),
     [
-        ("RGB", "PNG", "RGB"),
-        ("RGBA", "PNG", "RGBA"),
-        ("L", "PNG", "L"),
-        ("LA", "PNG", "LA"),
-        ("1", "PNG", "L"),
-        ("P", "PNG", "RGB"),
-        ("CMYK", "JPEG", "RGB"),
-        ("I;16", "PNG", "I;16"),
-        ("I", "TIFF", "I;16"),
-        ("F", "TIFF", "I;16"),
+        ("RGB", "PNG", 3, 8),
+        ("RGBA", "PNG", 4, 8),
+        ("L", "PNG", 1, 8),
+        ("LA", "PNG", 2, 8),
+        ("1", "PNG", 1, 8),
+        ("P", "PNG", 3, 8),
+        ("CMYK", "JPEG", 3, 8),
+        ("I;16", "PNG", 1, 16),
+        ("I", "TIFF", 1, 16),
+        ("F", "TIFF", 1, 16),
     ],
 )
-def test_working_modes(mode: str, fmt: str, working: str) -> None:
+def test_working_layouts(mode: str, fmt: str, channels: int, bits: int) -> None:
     decoded = decode(make_image((20, 10), mode=mode, fmt=fmt))
-    assert decoded.image.mode == working
-    assert decoded.image.size == (20, 10)
+    assert decoded.pixels.shape == (10, 20, channels)
+    assert decoded.bits == bits
     assert decoded.format == fmt
 
 
@@ -38,10 +39,10 @@ def test_palette_with_transparency_becomes_rgba() -> None:
     image.putpixel((1, 1), 1)
     buffer = io.BytesIO()
     image.save(buffer, "PNG", transparency=0)
-    decoded = decode(buffer.getvalue()).image
-    assert decoded.mode == "RGBA"
-    assert decoded.getpixel((0, 0))[3] == 0
-    assert decoded.getpixel((1, 1)) == (0, 255, 0, 255)
+    decoded = decode(buffer.getvalue()).pixels
+    assert decoded.shape == (4, 4, 4)
+    assert decoded[0, 0, 3] == 0
+    assert decoded[1, 1].tolist() == [0, 255, 0, 255]
 
 
 def test_icc_profile_is_kept_for_matching_mode() -> None:
@@ -54,7 +55,7 @@ def test_first_frame_of_animation() -> None:
     frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 0, 255))]
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
-    assert decode(buffer.getvalue()).image.convert("RGB").getpixel((4, 4)) == (255, 0, 0)
+    assert decode(buffer.getvalue()).pixels[4, 4, :3].tolist() == [255, 0, 0]
 
 
 @pytest.mark.parametrize(
@@ -74,3 +75,16 @@ def test_undecodable_raises_invalid_image(data: bytes, reason: str) -> None:
     assert info.value.status_code == 400
     assert info.value.detail.startswith("Invalid image file: ")
     assert reason in info.value.detail
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_array_orientation_matches_pillow(orientation: int) -> None:
+    image = Image.fromarray(
+        np.random.default_rng(orientation).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    )
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(buffer)))
+    assert np.array_equal(apply_orientation(np.asarray(image), orientation), expected)

@@ -32,8 +32,8 @@ def test_job_running_when_server_is_killed_succeeds_after_restart(
 ) -> None:
     server = server_factory(IMAGETUNE_WORKERS="1")
     client = client_factory(server)
-    # Big enough to take a few seconds, so the kill lands mid-job.
-    job_id = client.submit(make_image((1800, 1300)), "4K").json()["job_id"]
+    # Big enough to take a second or two, so the kill lands mid-job.
+    job_id = client.submit(make_image((900, 650)), "4K").json()["job_id"]
     deadline = time.monotonic() + 20
     while client.job(job_id).json()["started_at"] is None:
         assert time.monotonic() < deadline, "job never started"
@@ -51,7 +51,7 @@ def test_job_running_when_server_is_killed_succeeds_after_restart(
 def test_dead_worker_is_replaced_and_its_job_retried(server_factory, client_factory) -> None:
     server = server_factory(IMAGETUNE_WORKERS="1")
     client = client_factory(server)
-    job_id = client.submit(make_image((1800, 1300)), "4K").json()["job_id"]
+    job_id = client.submit(make_image((900, 650)), "4K").json()["job_id"]
     deadline = time.monotonic() + 20
     while client.job(job_id).json()["started_at"] is None:
         assert time.monotonic() < deadline, "job never started"

@@ -9,8 +9,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from imagetune.api.auth import AuthenticatedRoute
 from imagetune.api.deps import CurrentUser, ServicesDep
-from imagetune.api.schemas import JobIdResponse, JobResponse
+from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.engine.decode import decode
+from imagetune.engine.encode import OutputFormat
+from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
 from imagetune.jobs.models import JobState, NewJob, Scale
 
@@ -34,6 +36,12 @@ def upscale(
         UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
     ],
     scale: Annotated[Scale, Form(description="Longer side of the result: 1024, 2048, 4096 px.")],
+    model: Annotated[
+        ModelName, Form(description="Extension: see GET /public/v1/models. Default: photo.")
+    ] = DEFAULT_MODEL,
+    output_format: Annotated[
+        OutputFormat, Form(description="Extension: png (default), jpeg or webp.")
+    ] = OutputFormat.PNG,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
@@ -41,7 +49,15 @@ def upscale(
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
     services.storage.write(original_key, data)
-    services.jobs.create(NewJob(id=job_id, user_id=user_id, scale=scale, original_key=original_key))
+    services.jobs.create(
+        NewJob(
+            id=job_id,
+            user_id=user_id,
+            scale=scale,
+            original_key=original_key,
+            options={"model": model.value, "output_format": output_format.value},
+        )
+    )
     return JobIdResponse(job_id=job_id)
 
 
@@ -64,9 +80,26 @@ def get_job(job_id: uuid.UUID, user_id: CurrentUser, services: ServicesDep) -> J
         status=job.state.public,
         image_urls=urls,
         scale=job.scale,
+        model=job.options.get("model", DEFAULT_MODEL),
+        output_format=job.options.get("output_format", OutputFormat.PNG),
         progress=job.progress,
         error=job.error,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+@router.get("/models", response_model=list[ModelResponse])
+def list_models(user_id: CurrentUser) -> list[ModelResponse]:
+    """The values of the upscale request's optional ``model`` field."""
+    return [
+        ModelResponse(
+            name=info.name,
+            kind=info.kind.value if info.kind else "resampling",
+            description=info.description,
+            default=info.name is DEFAULT_MODEL,
+            licenses=list(info.licenses),
+        )
+        for info in MODELS.values()
+    ]

@@ -23,6 +23,8 @@ class JobResponse(BaseModel):
         description="Absolute, signed, expiring URLs of the results; [] unless Succeed."
     )
     scale: Scale
+    model: str = Field(description="The model the job runs (see GET /public/v1/models).")
+    output_format: str
     progress: int = Field(ge=0, le=100, description="Percent done (100 once Succeed).")
     error: str | None = Field(default=None, description="Why the job Failed; null otherwise.")
     created_at: datetime
@@ -30,6 +32,14 @@ class JobResponse(BaseModel):
         default=None, description="When a worker last started it; null while queued."
     )
     finished_at: datetime | None = None
+
+
+class ModelResponse(BaseModel):
+    name: str = Field(description="Value for the upscale request's model field.")
+    kind: str = Field(description="faithful, gan, illustration or resampling")
+    description: str
+    default: bool
+    licenses: list[str] = Field(description="Licences of the network weights it runs.")
 
 
 class HealthResponse(BaseModel):

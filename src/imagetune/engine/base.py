@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (steps done, steps in all) as processing advances."""
 
 
+class Device(StrEnum):
+    """Where inference runs."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    GPU = "gpu"
+
+
 @dataclass(frozen=True)
 class ProcessRequest:
     long_side: int
     """The result's longer side, in pixels; the aspect ratio is kept."""
+    model: str = "photo"
+    """A name from imagetune.engine.models.MODELS."""
     output_format: str = "png"
+    """png, jpeg or webp."""
 
 
 @dataclass(frozen=True)

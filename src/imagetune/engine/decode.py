@@ -1,21 +1,25 @@
-"""Decoding uploads into working images, and checking that an upload decodes at all."""
+"""Decoding uploads into pixel arrays, and checking that an upload decodes at all."""
 
 from __future__ import annotations
 
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import numpy.typing as npt
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from imagetune.engine.compression import carries_artefacts
 from imagetune.errors import InvalidImage
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 """Decoders imagetune accepts: nothing that runs external programs (EPS, PDF) or parses
 documents (SVG)."""
 
-WORKING_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
+Pixels = npt.NDArray[Any]
+"""uint8 or uint16 samples."""
 
 _CONVERSIONS = {
     "1": "L",
@@ -29,18 +33,39 @@ _CONVERSIONS = {
     "LAB": "RGB",
     "HSV": "RGB",
 }
+_DEEP_GRAY = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 @dataclass(frozen=True)
 class DecodedImage:
-    image: Image.Image
-    """Orientation-corrected, in one of WORKING_MODES."""
+    pixels: Pixels
+    """H x W x C: C is 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA); uint8 or uint16."""
     format: str
     icc_profile: bytes | None
+    """The source's ICC profile when it still describes ``pixels``."""
+    lossy: bool
+    """The file carries lossy-compression artefacts (JPEG <= q90, lossy WebP)."""
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] in (2, 4)
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
 
 
 def decode(data: bytes) -> DecodedImage:
-    """Decode the first frame, apply EXIF orientation, convert to a working mode.
+    """Decode the first frame, apply EXIF orientation, convert to a working layout.
 
     Raises InvalidImage with the reason when ``data`` is not a supported, intact image.
     """
@@ -52,31 +77,89 @@ def decode(data: bytes) -> DecodedImage:
             fmt = opened.format or fmt
             opened.seek(0)
             opened.load()
-            icc = opened.info.get("icc_profile")
-            source_mode = opened.mode
-            working = to_working_mode(ImageOps.exif_transpose(opened))
+            icc = _valid_icc(opened.info.get("icc_profile"))
+            lossy = carries_artefacts(opened, data)
+            if _is_deep_color_png(opened, data):
+                pixels: Pixels = _decode_deep_color_png(data, opened)
+            else:
+                pixels, icc = _to_pixels(ImageOps.exif_transpose(opened), icc)
     except UnidentifiedImageError as e:
         raise InvalidImage("not a supported image format") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise InvalidImage("image has too many pixels") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
         raise InvalidImage(f"cannot decode {fmt} data ({e})") from e
-    return DecodedImage(
-        image=working,
-        format=fmt,
-        # A CMYK (or other non-matching) profile would mislabel the converted pixels.
-        icc_profile=icc if isinstance(icc, bytes) and working.mode == source_mode else None,
-    )
+    return DecodedImage(pixels=pixels, format=fmt, icc_profile=icc, lossy=lossy)
 
 
-def to_working_mode(image: Image.Image) -> Image.Image:
-    if image.mode in WORKING_MODES:
-        return image
-    if image.mode in ("I", "I;16B", "I;16L", "I;16N", "F"):
-        # Deep grayscale: keep 16 bits, clipping wider integer or float samples.
+def _valid_icc(icc: object) -> bytes | None:
+    """The profile if LittleCMS can parse it; a broken one is dropped, not passed on."""
+    if not isinstance(icc, bytes) or not icc:
+        return None
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (OSError, ImageCms.PyCMSError, ValueError):
+        return None
+    return icc
+
+
+def _to_pixels(image: Image.Image, icc: bytes | None) -> tuple[Pixels, bytes | None]:
+    if image.mode in _DEEP_GRAY:
         samples = np.clip(np.asarray(image, dtype=np.float64), 0, 65535).astype(np.uint16)
-        return Image.fromarray(samples)
-    mode = _CONVERSIONS.get(image.mode, "RGB")
-    if image.mode == "P" and "transparency" not in image.info:
-        mode = "RGB"
-    return image.convert(mode)
+        return samples[:, :, None], icc
+    if image.mode == "CMYK":
+        return np.asarray(_cmyk_to_rgb(image, icc)), None
+    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        mode = _CONVERSIONS.get(image.mode, "RGB")
+        if image.mode == "P" and "transparency" not in image.info:
+            mode = "RGB"
+        image = image.convert(mode)
+    pixels = np.asarray(image)
+    return (pixels[:, :, None] if pixels.ndim == 2 else pixels), icc
+
+
+def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    # Print profiles differ a lot from Pillow's naive formula; use the file's own profile.
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(
+                image, source, _SRGB, outputMode="RGB", renderingIntent=ImageCms.Intent.PERCEPTUAL
+            )
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return image.convert("RGB")
+
+
+def _is_deep_color_png(image: Image.Image, data: bytes) -> bool:
+    # Pillow reduces 16-bit colour PNGs to 8 bits; IHDR byte 24 is the bit depth and
+    # byte 25 the colour type (2 = RGB, 6 = RGBA).
+    return image.format == "PNG" and len(data) > 26 and data[24] == 16 and data[25] in (2, 6)
+
+
+def _decode_deep_color_png(data: bytes, header: Image.Image) -> npt.NDArray[Any]:
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 3:
+        raise ValueError("16-bit PNG data is corrupt")
+    order = [2, 1, 0, 3][: decoded.shape[2]]  # OpenCV's BGR(A) to RGB(A)
+    pixels = np.ascontiguousarray(decoded[:, :, order])
+    return apply_orientation(pixels, header.getexif().get(0x0112, 1))
+
+
+def apply_orientation(pixels: npt.NDArray[Any], orientation: int) -> npt.NDArray[Any]:
+    """EXIF orientation on an array, as ImageOps.exif_transpose does on an image."""
+    transforms = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[:, ::-1],  # transverse
+        8: lambda a: np.rot90(a, 1),
+    }
+    transform = transforms.get(orientation)
+    return pixels if transform is None else np.ascontiguousarray(transform(pixels))

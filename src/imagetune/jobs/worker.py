@@ -14,6 +14,8 @@ from multiprocessing.synchronize import Event
 
 from imagetune.config import Settings
 from imagetune.engine.base import Processor, ProcessRequest, ProgressCallback
+from imagetune.engine.encode import OutputFormat
+from imagetune.engine.models import DEFAULT_MODEL
 from imagetune.errors import ImagetuneError
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.queue import JobQueue
@@ -22,6 +24,7 @@ from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
+DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress writes, so a fast tile loop does not hammer the database."""
 
@@ -56,7 +59,11 @@ class Worker:
             original = self._storage.read(job.original_key)
             result = self._processor.process(
                 original,
-                ProcessRequest(long_side=job.scale.pixels),
+                ProcessRequest(
+                    long_side=job.scale.pixels,
+                    model=job.options.get("model", DEFAULT_MODEL),
+                    output_format=job.options.get("output_format", DEFAULT_OUTPUT_FORMAT),
+                ),
                 progress=self._progress_reporter(job),
             )
             key = f"results/{job.id}.{result.extension}"

@@ -1,0 +1,57 @@
+"""Telling from the file whether it carries lossy-compression artefacts."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# The IJG (libjpeg) standard luminance quantisation table, in natural order.
+_IJG_LUMINANCE = np.array(
+    [
+        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+        14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+        18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+        49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    ],
+    dtype=np.float64,
+)  # fmt: skip
+
+LOSSY_JPEG_QUALITY = 90
+"""At or below this estimated quality a JPEG is treated as carrying artefacts."""
+
+
+def jpeg_quality(image: Image.Image) -> int | None:
+    """Estimated IJG quality (1-100) of a JPEG from its luminance quantisation table."""
+    tables = getattr(image, "quantization", None)
+    if not tables or 0 not in tables or len(tables[0]) != 64:
+        return None
+    natural = np.asarray(tables[0], dtype=np.float64)  # Pillow gives natural order
+    # Invert libjpeg's scaling: table = (base * s + 50) / 100, quality from s.
+    scale = float(np.mean(natural * 100 / _IJG_LUMINANCE))
+    quality = (200 - scale) / 2 if scale <= 100 else 5000 / scale
+    return round(min(100.0, max(1.0, quality)))
+
+
+def carries_artefacts(image: Image.Image, data: bytes) -> bool:
+    """Whether the encoding is lossy enough to leave visible artefacts: a JPEG at or
+    below LOSSY_JPEG_QUALITY, or a lossy WebP."""
+    if image.format == "JPEG":
+        quality = jpeg_quality(image)
+        return quality is None or quality <= LOSSY_JPEG_QUALITY
+    if image.format == "WEBP":
+        return webp_is_lossy(data)
+    return False
+
+
+def webp_is_lossy(data: bytes) -> bool:
+    """Whether the first image chunk of a WebP file is VP8 (lossy) rather than VP8L."""
+    offset = 12
+    while offset + 8 <= len(data):
+        fourcc = data[offset : offset + 4]
+        if fourcc in (b"VP8 ", b"ANMF"):
+            return True
+        if fourcc == b"VP8L":
+            return False
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        offset += 8 + size + (size & 1)
+    return True

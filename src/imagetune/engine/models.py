@@ -1,0 +1,86 @@
+"""The models a request can choose, and which network passes each one runs.
+
+A model here is a recipe: ``photo`` runs a denoising pass first when the file carries
+compression artefacts, because SPAN alone reproduces JPEG blocks faithfully.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from imagetune.engine.networks import NETWORKS, NetworkKind, NetworkSpec
+
+
+class ModelName(StrEnum):
+    PHOTO = "photo"
+    ENHANCE = "enhance"
+    ANIME = "anime"
+    CLASSIC = "classic"
+
+
+DEFAULT_MODEL = ModelName.PHOTO
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: ModelName
+    kind: NetworkKind | None
+    description: str
+    networks: tuple[str, ...]
+
+    @property
+    def licenses(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(NETWORKS[n].license for n in self.networks))
+
+
+MODELS: dict[ModelName, ModelInfo] = {
+    ModelName.PHOTO: ModelInfo(
+        ModelName.PHOTO,
+        NetworkKind.FAITHFUL,
+        "Faithful photo upscaling (SPAN); JPEG and lossy-WebP artefacts are removed first "
+        "(waifu2x photo denoiser). The default.",
+        ("span-x2", "span-x4", "waifu2x-photo-x2-denoise2"),
+    ),
+    ModelName.ENHANCE: ModelInfo(
+        ModelName.ENHANCE,
+        NetworkKind.GAN,
+        "Strongest sharpening, invents fine texture (Real-ESRGAN x4plus); about 40x slower "
+        "than photo on a CPU.",
+        ("realesrgan-x4plus",),
+    ),
+    ModelName.ANIME: ModelInfo(
+        ModelName.ANIME,
+        NetworkKind.ILLUSTRATION,
+        "Anime, drawings and flat-colour illustration (Real-ESRGAN animevideov3).",
+        ("animevideov3-x2", "animevideov3-x4"),
+    ),
+    ModelName.CLASSIC: ModelInfo(
+        ModelName.CLASSIC,
+        None,
+        "Lanczos resampling only: fastest, no network.",
+        (),
+    ),
+}
+
+
+def plan(model: ModelName, factor: float, lossy: bool) -> list[NetworkSpec]:
+    """The network passes for an upscale by ``factor`` (target / source long side).
+
+    A factor of 1 or less only resamples. Above 4 there is still one pass: a second
+    network pass measured no better than one pass plus Lanczos (bench/quality.py --x8)
+    at four times the cost.
+    """
+    if model is ModelName.CLASSIC or factor <= 1:
+        return []
+    names: list[str]
+    if model is ModelName.PHOTO:
+        if lossy:
+            names = ["waifu2x-photo-x2-denoise2"] + (["span-x2"] if factor > 2 else [])
+        else:
+            names = ["span-x2" if factor <= 2 else "span-x4"]
+    elif model is ModelName.ANIME:
+        names = ["animevideov3-x2" if factor <= 2 else "animevideov3-x4"]
+    else:
+        names = ["realesrgan-x4plus"]
+    return [NETWORKS[name] for name in names]

@@ -1,0 +1,109 @@
+"""Running one network with ncnn, on the CPU or a Vulkan GPU."""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from imagetune.engine.networks import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+FloatImage = npt.NDArray[Any]
+
+
+class InferenceFailed(RuntimeError):
+    """ncnn could not run a tile (typically out of memory); a smaller tile may work."""
+
+
+def gpu_available() -> bool:
+    """Whether ncnn sees a Vulkan GPU (False, quietly, where no Vulkan loader exists)."""
+    # Without a loader ncnn's probe only prints dlopen errors; skip it.
+    if ctypes.util.find_library("vulkan") is None:
+        return False
+    import ncnn
+
+    try:
+        return int(ncnn.get_gpu_count()) > 0
+    except Exception:  # a broken driver must not stop the CPU path
+        return False
+
+
+def blob_names(param_file: Path) -> tuple[str, str]:
+    """(input, output) blob names, read from the .param file rather than assumed.
+
+    The input is the blob an ``Input`` layer produces; the output is the last layer's
+    top blob that no later layer consumes.
+    """
+    lines = param_file.read_text().splitlines()[2:]
+    produced: list[str] = []
+    consumed: set[str] = set()
+    inputs: list[str] = []
+    for line in lines:
+        fields = re.split(r"\s+", line.strip())
+        if len(fields) < 4:
+            continue
+        kind, n_in, n_out = fields[0], int(fields[2]), int(fields[3])
+        bottoms = fields[4 : 4 + n_in]
+        tops = fields[4 + n_in : 4 + n_in + n_out]
+        consumed.update(bottoms)
+        produced.extend(tops)
+        if kind == "Input":
+            inputs.extend(tops)
+    outputs = [blob for blob in produced if blob not in consumed]
+    if len(inputs) != 1 or not outputs:
+        raise ValueError(f"{param_file}: expected one input and an output blob")
+    return inputs[0], outputs[-1]
+
+
+class Network:
+    """A loaded network. ``run`` takes and returns HxWx3 float32 RGB in 0..1."""
+
+    def __init__(self, spec: NetworkSpec, *, threads: int, use_gpu: bool) -> None:
+        import ncnn
+
+        self.spec = spec
+        self.use_gpu = use_gpu
+        param, weights = spec.files()
+        self._input, self._output = blob_names(param)
+        self._net = ncnn.Net()
+        self._net.opt.use_vulkan_compute = use_gpu
+        self._net.opt.num_threads = threads
+        if self._net.load_param(str(param)) != 0 or self._net.load_model(str(weights)) != 0:
+            raise RuntimeError(f"ncnn could not load {param}")
+        self._lock = threading.Lock()
+        log.info(
+            "loaded network %s (%s, %d threads)", spec.name, "GPU" if use_gpu else "CPU", threads
+        )
+
+    def run(self, tile: FloatImage) -> FloatImage:
+        import ncnn
+
+        pad = self.spec.pad
+        if pad:
+            widths = ((pad, pad), (pad, pad), (0, 0))
+            if min(tile.shape[:2]) > pad:
+                tile = np.pad(tile, widths, mode="reflect")
+            else:  # too small to reflect: repeat the edge
+                tile = np.pad(tile, widths, mode="edge")
+        # ncnn.Mat borrows this buffer: it must stay referenced until extract returns.
+        planar = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32)
+        with self._lock:
+            extractor = self._net.create_extractor()
+            extractor.input(self._input, ncnn.Mat(planar))
+            status, out = extractor.extract(self._output)
+            if status != 0:
+                raise InferenceFailed(f"{self.spec.name}: ncnn returned {status}")
+            result = np.array(out, dtype=np.float32, copy=True)
+        del planar
+        expected = (tile.shape[0] - 2 * pad) * self.spec.scale
+        if result.ndim != 3 or result.shape[1] != expected:
+            raise InferenceFailed(f"{self.spec.name}: unexpected output shape {result.shape}")
+        return result.transpose(1, 2, 0)

@@ -1,0 +1,98 @@
+"""Running a network over an image in overlapping tiles, so memory stays bounded.
+
+Each tile is run with ``overlap`` pixels of context on every side, and only its core is
+kept: the network never sees a tile edge where the output is kept, so no seam shows.
+When a tile cannot be run (out of memory), it is split into four and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from imagetune.engine.runtime import FloatImage, InferenceFailed
+
+log = logging.getLogger(__name__)
+
+MIN_TILE = 16
+
+Runner = Callable[[FloatImage], FloatImage]
+
+
+def tile_grid(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
+    """(top, left, height, width) of each core tile, row by row."""
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            yield top, left, min(tile, height - top), min(tile, width - left)
+
+
+def count_tiles(height: int, width: int, tile: int) -> int:
+    return (-(-height // tile)) * (-(-width // tile))
+
+
+def upscale_tiled(
+    image: FloatImage,
+    run: Runner,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int,
+    out: npt.NDArray[Any],
+    on_tile: Callable[[], None] | None = None,
+) -> None:
+    """Fill ``out`` (scale x the size of ``image``) with the network's output.
+
+    ``out`` may be float32 (0..1, for another pass) or uint8/uint16 (final samples): each
+    tile is quantised as it is written, so no full-size float copy ever exists.
+    """
+    height, width = image.shape[:2]
+    for top, left, h, w in tile_grid(height, width, tile):
+        _run_block(image, run, scale, overlap, out, top, left, h, w)
+        if on_tile:
+            on_tile()
+
+
+def _run_block(
+    image: FloatImage,
+    run: Runner,
+    scale: int,
+    overlap: int,
+    out: npt.NDArray[Any],
+    top: int,
+    left: int,
+    h: int,
+    w: int,
+) -> None:
+    height, width = image.shape[:2]
+    y0, x0 = max(0, top - overlap), max(0, left - overlap)
+    y1, x1 = min(height, top + h + overlap), min(width, left + w + overlap)
+    try:
+        result = run(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    except (InferenceFailed, MemoryError) as e:
+        if max(h, w) <= MIN_TILE:
+            raise
+        log.warning("tile %dx%d failed (%s); retrying in smaller tiles", w, h, e)
+        half_h, half_w = max(1, -(-h // 2)), max(1, -(-w // 2))
+        for sub_top, sub_left, sub_h, sub_w in tile_grid(h, w, max(half_h, half_w)):
+            _run_block(
+                image, run, scale, overlap, out, top + sub_top, left + sub_left, sub_h, sub_w
+            )
+        return
+    core = result[
+        (top - y0) * scale : (top - y0 + h) * scale, (left - x0) * scale : (left - x0 + w) * scale
+    ]
+    target = out[top * scale : (top + h) * scale, left * scale : (left + w) * scale]
+    store(core, target)
+
+
+def store(values: FloatImage, target: npt.NDArray[Any]) -> None:
+    """Write 0..1 floats into ``target``, quantising to its integer type if it has one."""
+    if np.issubdtype(target.dtype, np.integer):
+        limit = float(np.iinfo(target.dtype).max)
+        target[...] = np.clip(values * limit + 0.5, 0, limit)
+    else:
+        np.clip(values, 0.0, 1.0, out=target)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imagetune.engine.models import MODELS, ModelName, plan
+from imagetune.engine.networks import NETWORKS
+from imagetune.engine.runtime import Network, blob_names
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_every_network_ships_loads_and_scales(name: str) -> None:
+    spec = NETWORKS[name]
+    param, weights = spec.files()
+    assert weights.stat().st_size > 100_000
+    input_blob, output_blob = blob_names(param)
+    assert f" {input_blob}" in param.read_text()
+    assert output_blob != input_blob
+    network = Network(spec, threads=1, use_gpu=False)
+    tile = np.random.default_rng(0).random((10, 12, 3), dtype=np.float32)
+    out = network.run(tile)
+    assert out.shape == (10 * spec.scale, 12 * spec.scale, 3)
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("model", "factor", "lossy", "expected"),
+    [
+        (ModelName.PHOTO, 4.0, False, ["span-x4"]),
+        (ModelName.PHOTO, 13.0, False, ["span-x4"]),
+        (ModelName.PHOTO, 1.5, False, ["span-x2"]),
+        (ModelName.PHOTO, 2.0, False, ["span-x2"]),
+        (ModelName.PHOTO, 3.0, True, ["waifu2x-photo-x2-denoise2", "span-x2"]),
+        (ModelName.PHOTO, 1.5, True, ["waifu2x-photo-x2-denoise2"]),
+        (ModelName.PHOTO, 1.0, False, []),
+        (ModelName.PHOTO, 0.5, True, []),
+        (ModelName.ANIME, 1.8, False, ["animevideov3-x2"]),
+        (ModelName.ANIME, 8.0, True, ["animevideov3-x4"]),
+        (ModelName.ENHANCE, 1.2, False, ["realesrgan-x4plus"]),
+        (ModelName.CLASSIC, 8.0, False, []),
+    ],
+)
+def test_plan(model: ModelName, factor: float, lossy: bool, expected: list[str]) -> None:
+    assert [spec.name for spec in plan(model, factor, lossy)] == expected
+
+
+def test_registry_records_kind_and_licence() -> None:
+    for info in MODELS.values():
+        assert info.description
+        for name in info.networks:
+            assert NETWORKS[name].license
+            assert NETWORKS[name].source
+    assert MODELS[ModelName.CLASSIC].networks == ()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from imagetune.engine.networks import NETWORKS
+from imagetune.engine.runtime import FloatImage, InferenceFailed, Network
+from imagetune.engine.tiling import count_tiles, store, tile_grid, upscale_tiled
+from tests.engine.conftest import photo
+
+
+@pytest.fixture(scope="module")
+def span_x4() -> Network:
+    return Network(NETWORKS["span-x4"], threads=2, use_gpu=False)
+
+
+@pytest.fixture(scope="module")
+def real_photo() -> FloatImage:
+    return np.asarray(photo((200, 150), "astronaut"), dtype=np.float32) / 255
+
+
+def test_tiled_output_matches_untiled(span_x4: Network, real_photo: FloatImage) -> None:
+    untiled = np.clip(span_x4.run(real_photo), 0, 1) * 255
+    out = np.empty((600, 800, 3), np.float32)
+    upscale_tiled(real_photo, span_x4.run, scale=4, tile=64, overlap=8, out=out)
+    diff = np.abs(out * 255 - untiled)
+    assert diff.mean() < 0.05
+    assert diff.max() < 6
+    # Without overlap the seams are plainly there: the test can tell.
+    seamy = np.empty_like(out)
+    upscale_tiled(real_photo, span_x4.run, scale=4, tile=64, overlap=0, out=seamy)
+    assert np.abs(seamy * 255 - untiled).max() > 20
+
+
+def test_failed_tiles_are_retried_smaller(
+    span_x4: Network, real_photo: FloatImage, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fault injection around the real network: tiles above 40x40 input "run out of memory".
+    def limited(tile: FloatImage) -> FloatImage:
+        if tile.shape[0] * tile.shape[1] > 40 * 40:
+            raise InferenceFailed("ncnn returned -100")
+        return span_x4.run(tile)
+
+    out = np.empty((600, 800, 3), np.uint8)
+    with caplog.at_level(logging.WARNING):
+        upscale_tiled(real_photo, limited, scale=4, tile=100, overlap=8, out=out)
+    assert "retrying in smaller tiles" in caplog.text
+    reference = np.clip(span_x4.run(real_photo), 0, 1) * 255
+    assert np.abs(out.astype(np.float32) - reference).mean() < 0.6
+
+
+def test_gives_up_below_the_smallest_tile(real_photo: FloatImage) -> None:
+    def always_fails(tile: FloatImage) -> FloatImage:
+        raise InferenceFailed("no memory at all")
+
+    with pytest.raises(InferenceFailed):
+        upscale_tiled(
+            real_photo, always_fails, scale=4, tile=64, overlap=8,
+            out=np.empty((600, 800, 3), np.uint8),
+        )  # fmt: skip
+
+
+def test_grid_covers_every_pixel_once() -> None:
+    covered = np.zeros((37, 53), int)
+    for top, left, h, w in tile_grid(37, 53, 16):
+        covered[top : top + h, left : left + w] += 1
+    assert (covered == 1).all()
+    assert count_tiles(37, 53, 16) == len(list(tile_grid(37, 53, 16))) == 12
+
+
+def test_store_quantises_with_rounding() -> None:
+    values = np.array([[[-0.1, 0.5, 1.2]]], np.float32)
+    target8 = np.empty((1, 1, 3), np.uint8)
+    store(values, target8)
+    assert target8.tolist() == [[[0, 128, 255]]]
+    target16 = np.empty((1, 1, 3), np.uint16)
+    store(values, target16)
+    assert target16.tolist() == [[[0, 32768, 65535]]]
