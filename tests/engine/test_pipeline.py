@@ -179,4 +179,4 @@ def test_progress_counts_every_tile(upscaler) -> None:
     upscaler.process(data, ProcessRequest(1024), lambda d, t: steps.append((d, t)))
     total = steps[0][1]
     assert total == 3 * 2 + 1  # 500x300 in 240 px tiles, plus the final step
-    assert [d for d, _ in steps[:-1]] == list(range(1, total))
+    assert steps == [(done, total) for done in range(1, total + 1)]

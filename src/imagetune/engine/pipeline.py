@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,42 +59,11 @@ class Upscaler:
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
         decoded = decode(data)
-        pixels = self.upscale(decoded, request.long_side, ModelName(request.model), progress)
-        result = encode(pixels, OutputFormat(request.output_format), decoded.icc_profile)
-        if progress:
-            progress(1, 1)
-        return result
-
-    def upscale(
-        self,
-        decoded: DecodedImage,
-        long_side: int,
-        model: ModelName,
-        progress: ProgressCallback | None = None,
-    ) -> Pixels:
-        """The decoded pixels at exactly ``long_side``, through the model's passes."""
-        pixels = decoded.pixels
-        height, width, channels = pixels.shape
-        size = target_size(width, height, long_side)
-        passes = plan(model, long_side / max(width, height), decoded.lossy)
-        color_channels = 1 if channels <= 2 else 3
-        color, alpha = pixels[:, :, :color_channels], pixels[:, :, color_channels:]
-        has_alpha = alpha.shape[2] > 0
-        if has_alpha:
-            color = _from_float(bleed(_to_float(color), _to_float(alpha)[:, :, 0]), color.dtype)
-        if passes:
-            color = self._run_passes(color, passes, progress)
-        out = resize(color, size)
-        if has_alpha:
-            out = np.concatenate([out, settle_alpha(resize(alpha, size), alpha)], axis=2)
-        return out
-
-    def _run_passes(
-        self, color: Pixels, passes: list[NetworkSpec], progress: ProgressCallback | None
-    ) -> Pixels:
-        gray = color.shape[2] == 1
-        current: FloatImage = _to_float(np.repeat(color, 3, axis=2) if gray else color)
-        total, done = _count_steps(current.shape[:2], passes, self.tile), 0
+        model = ModelName(request.model)
+        passes = self.plan(decoded, request.long_side, model)
+        # Every tile of every pass, plus one step for the final resize and encode.
+        total = _count_tiles(decoded.pixels.shape, passes, self.tile) + 1
+        done = 0
 
         def tile_done() -> None:
             nonlocal done
@@ -101,6 +71,45 @@ class Upscaler:
             if progress:
                 progress(done, total)
 
+        pixels = self.upscale(decoded, request.long_side, model, on_tile=tile_done)
+        result = encode(pixels, OutputFormat(request.output_format), decoded.icc_profile)
+        if progress:
+            progress(total, total)
+        return result
+
+    @staticmethod
+    def plan(decoded: DecodedImage, long_side: int, model: ModelName) -> list[NetworkSpec]:
+        return plan(model, long_side / max(decoded.width, decoded.height), decoded.lossy)
+
+    def upscale(
+        self,
+        decoded: DecodedImage,
+        long_side: int,
+        model: ModelName,
+        on_tile: Callable[[], None] | None = None,
+    ) -> Pixels:
+        """The decoded pixels at exactly ``long_side``, through the model's passes."""
+        pixels = decoded.pixels
+        height, width, channels = pixels.shape
+        size = target_size(width, height, long_side)
+        passes = self.plan(decoded, long_side, model)
+        color_channels = 1 if channels <= 2 else 3
+        color, alpha = pixels[:, :, :color_channels], pixels[:, :, color_channels:]
+        has_alpha = alpha.shape[2] > 0
+        if has_alpha:
+            color = _from_float(bleed(_to_float(color), _to_float(alpha)[:, :, 0]), color.dtype)
+        if passes:
+            color = self._run_passes(color, passes, on_tile)
+        out = resize(color, size)
+        if has_alpha:
+            out = np.concatenate([out, settle_alpha(resize(alpha, size), alpha)], axis=2)
+        return out
+
+    def _run_passes(
+        self, color: Pixels, passes: list[NetworkSpec], on_tile: Callable[[], None] | None
+    ) -> Pixels:
+        gray = color.shape[2] == 1
+        current: FloatImage = _to_float(np.repeat(color, 3, axis=2) if gray else color)
         result: npt.NDArray[Any] = current
         for index, spec in enumerate(passes):
             last = index == len(passes) - 1
@@ -116,7 +125,7 @@ class Upscaler:
                 tile=self.tile,
                 overlap=spec.overlap,
                 out=result,
-                on_tile=tile_done,
+                on_tile=on_tile,
             )
             if not last:
                 current = result
@@ -127,10 +136,9 @@ class Upscaler:
         return result
 
 
-def _count_steps(shape: tuple[int, ...], passes: list[NetworkSpec], tile: int) -> int:
-    # Every tile of every pass, plus one step for the final resize and encode.
+def _count_tiles(shape: tuple[int, ...], passes: list[NetworkSpec], tile: int) -> int:
     height, width = shape[0], shape[1]
-    total = 1
+    total = 0
     for spec in passes:
         total += count_tiles(height, width, tile)
         height, width = height * spec.scale, width * spec.scale
