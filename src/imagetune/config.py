@@ -56,7 +56,12 @@ class Settings(BaseSettings):
         default=None,
         ge=16,
         le=4096,
-        description="Tile side in input pixels; default: 240 on the CPU, 512 on a GPU.",
+        description="Largest tile side in input pixels; default: 240 on the CPU, 512 on a GPU.",
+    )
+    engine_tile_memory_mb: int = Field(
+        default=384,
+        ge=32,
+        description="Working-memory budget of one tile on the CPU; tiles shrink to fit it.",
     )
     worker_poll_interval: float = Field(
         default=0.2, gt=0, description="Seconds an idle worker waits before looking for work."

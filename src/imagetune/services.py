@@ -76,5 +76,6 @@ def build_processor(settings: Settings) -> Processor:
             threads=settings.resolved_engine_threads,
             device=settings.engine_device,
             tile=settings.engine_tile,
+            tile_memory_mb=settings.engine_tile_memory_mb,
         )
     )

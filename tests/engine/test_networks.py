@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from imagetune.engine.base import Device
 from imagetune.engine.models import MODELS, ModelName, plan
 from imagetune.engine.networks import NETWORKS
 from imagetune.engine.runtime import Network, blob_names
@@ -30,7 +31,8 @@ def test_every_network_ships_loads_and_scales(name: str) -> None:
         (ModelName.PHOTO, 13.0, False, ["span-x4"]),
         (ModelName.PHOTO, 1.5, False, ["span-x2"]),
         (ModelName.PHOTO, 2.0, False, ["span-x2"]),
-        (ModelName.PHOTO, 3.0, True, ["waifu2x-photo-x2-denoise2", "span-x2"]),
+        (ModelName.PHOTO, 3.0, True, ["waifu2x-photo-x2-denoise2"]),
+        (ModelName.PHOTO, 8.0, True, ["waifu2x-photo-x2-denoise2"]),
         (ModelName.PHOTO, 1.5, True, ["waifu2x-photo-x2-denoise2"]),
         (ModelName.PHOTO, 1.0, False, []),
         (ModelName.PHOTO, 0.5, True, []),
@@ -51,3 +53,17 @@ def test_registry_records_kind_and_licence() -> None:
             assert NETWORKS[name].license
             assert NETWORKS[name].source
     assert MODELS[ModelName.CLASSIC].networks == ()
+
+
+def test_tiles_shrink_to_fit_the_memory_budget() -> None:
+    from imagetune.engine.pipeline import EngineConfig, Upscaler
+
+    engine = Upscaler(EngineConfig(threads=1, device=Device.CPU, tile_memory_mb=384))
+    span, gan = NETWORKS["span-x4"], NETWORKS["realesrgan-x4plus"]
+    assert engine.tile_for(span) == 240
+    gan_tile = engine.tile_for(gan)
+    assert gan_tile < 100
+    processed = (gan_tile + 2 * gan.overlap) ** 2
+    assert processed * gan.kb_per_pixel <= 384 * 1024
+    roomy = Upscaler(EngineConfig(threads=1, device=Device.CPU, tile_memory_mb=100_000))
+    assert roomy.tile_for(gan) == 240

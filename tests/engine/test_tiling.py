@@ -78,3 +78,23 @@ def test_store_quantises_with_rounding() -> None:
     target16 = np.empty((1, 1, 3), np.uint16)
     store(values, target16)
     assert target16.tolist() == [[[0, 32768, 65535]]]
+
+
+def test_on_row_runs_after_each_row_of_tiles(real_photo: FloatImage) -> None:
+    events: list[str] = []
+
+    def identity_x1(tile: FloatImage) -> FloatImage:
+        events.append("tile")
+        return tile
+
+    upscale_tiled(
+        real_photo,
+        identity_x1,
+        scale=1,
+        tile=64,
+        overlap=4,
+        out=np.empty_like(real_photo),
+        on_row=lambda: events.append("row"),
+    )
+    # 200x150 in 64 px tiles: 3 rows of 4 tiles.
+    assert events == (["tile"] * 4 + ["row"]) * 3

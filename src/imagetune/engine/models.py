@@ -1,7 +1,7 @@
 """The models a request can choose, and which network passes each one runs.
 
-A model here is a recipe: ``photo`` runs a denoising pass first when the file carries
-compression artefacts, because SPAN alone reproduces JPEG blocks faithfully.
+A model here is a recipe: ``photo`` runs a denoising upscaler instead of SPAN when the
+file carries compression artefacts, because SPAN reproduces JPEG blocks faithfully.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ MODELS: dict[ModelName, ModelInfo] = {
     ModelName.PHOTO: ModelInfo(
         ModelName.PHOTO,
         NetworkKind.FAITHFUL,
-        "Faithful photo upscaling (SPAN); JPEG and lossy-WebP artefacts are removed first "
-        "(waifu2x photo denoiser). The default.",
+        "Faithful photo upscaling (SPAN); a JPEG or lossy WebP goes through a denoising "
+        "upscaler instead (waifu2x photo), which removes the compression artefacts. The default.",
         ("span-x2", "span-x4", "waifu2x-photo-x2-denoise2"),
     ),
     ModelName.ENHANCE: ModelInfo(
@@ -69,14 +69,18 @@ def plan(model: ModelName, factor: float, lossy: bool) -> list[NetworkSpec]:
 
     A factor of 1 or less only resamples. Above 4 there is still one pass: a second
     network pass measured no better than one pass plus Lanczos (bench/quality.py --x8)
-    at four times the cost.
+    at four times the cost. Between 2 and 4 a clean photo takes the x4 pass and a
+    downscale, 0.1-0.2 dB better than x2 plus an upscale (bench/quality.py --chains).
+    A file with compression artefacts takes the denoising x2 pass alone, then Lanczos.
     """
     if model is ModelName.CLASSIC or factor <= 1:
         return []
     names: list[str]
     if model is ModelName.PHOTO:
         if lossy:
-            names = ["waifu2x-photo-x2-denoise2"] + (["span-x2"] if factor > 2 else [])
+            # After the denoiser's x2, SPAN x2 measured no better than Lanczos (+0.63 vs
+            # +0.62 dB at x4 on JPEG-75; bench/quality.py --chains) at five times the time.
+            names = ["waifu2x-photo-x2-denoise2"]
         else:
             names = ["span-x2" if factor <= 2 else "span-x4"]
     elif model is ModelName.ANIME:

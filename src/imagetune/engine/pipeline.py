@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from imagetune.engine.networks import NetworkSpec
 from imagetune.engine.resample import resize
 from imagetune.engine.runtime import FloatImage, Network, gpu_available
 from imagetune.engine.sizing import target_size
-from imagetune.engine.tiling import count_tiles, upscale_tiled
+from imagetune.engine.tiling import MIN_TILE, count_tiles, upscale_tiled
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,19 @@ machine (bench/engine_speed.py), and 240 + 2 x 8 overlap keeps the overlap cost 
 GPU_TILE = 512
 
 
+TILE_MEMORY_MB = 384
+"""Default budget for one tile's working memory on the CPU: a 4K job then peaks under
+1.5 GB with every model (bench/engine_speed.py)."""
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     threads: int = 1
     device: Device = Device.AUTO
     tile: int | None = None
-    """Core tile side in input pixels; None picks CPU_TILE or GPU_TILE."""
+    """Largest core tile side in input pixels; None picks CPU_TILE or GPU_TILE."""
+    tile_memory_mb: int = TILE_MEMORY_MB
+    """On the CPU, tiles shrink until a network's working memory fits this budget."""
 
 
 class Upscaler:
@@ -48,6 +56,13 @@ class Upscaler:
         self.tile = config.tile or (GPU_TILE if self.use_gpu else CPU_TILE)
         self._networks: dict[str, Network] = {}
 
+    def tile_for(self, spec: NetworkSpec) -> int:
+        """Core tile side for ``spec``: the configured size, or less to fit the budget."""
+        if self.use_gpu:
+            return self.tile
+        side = math.isqrt(int(self.config.tile_memory_mb * 1024 / spec.kb_per_pixel))
+        return max(MIN_TILE, min(self.tile, side - 2 * spec.overlap))
+
     def network(self, spec: NetworkSpec) -> Network:
         if spec.name not in self._networks:
             self._networks[spec.name] = Network(
@@ -60,9 +75,9 @@ class Upscaler:
     ) -> ProcessedImage:
         decoded = decode(data)
         model = ModelName(request.model)
-        passes = self.plan(decoded, request.long_side, model)
+        passes = self.passes_for(decoded, request.long_side, model)
         # Every tile of every pass, plus one step for the final resize and encode.
-        total = _count_tiles(decoded.pixels.shape, passes, self.tile) + 1
+        total = self._count_tiles(decoded.pixels.shape, passes) + 1
         done = 0
 
         def tile_done() -> None:
@@ -78,7 +93,8 @@ class Upscaler:
         return result
 
     @staticmethod
-    def plan(decoded: DecodedImage, long_side: int, model: ModelName) -> list[NetworkSpec]:
+    def passes_for(decoded: DecodedImage, long_side: int, model: ModelName) -> list[NetworkSpec]:
+        """The network passes that take ``decoded`` to ``long_side`` with ``model``."""
         return plan(model, long_side / max(decoded.width, decoded.height), decoded.lossy)
 
     def upscale(
@@ -92,7 +108,7 @@ class Upscaler:
         pixels = decoded.pixels
         height, width, channels = pixels.shape
         size = target_size(width, height, long_side)
-        passes = self.plan(decoded, long_side, model)
+        passes = self.passes_for(decoded, long_side, model)
         color_channels = 1 if channels <= 2 else 3
         color, alpha = pixels[:, :, :color_channels], pixels[:, :, color_channels:]
         has_alpha = alpha.shape[2] > 0
@@ -118,15 +134,19 @@ class Upscaler:
                 (height * spec.scale, width * spec.scale, 3),
                 dtype=color.dtype if last else np.float32,
             )
+            network = self.network(spec)
+            pool = _PoolKeeper(network)
             upscale_tiled(
                 current,
-                self.network(spec).run,
+                network.run,
                 scale=spec.scale,
-                tile=self.tile,
+                tile=self.tile_for(spec),
                 overlap=spec.overlap,
                 out=result,
-                on_tile=on_tile,
+                on_tile=_chain(pool.tile_done, on_tile),
+                on_row=pool.row_done,
             )
+            network.release()
             if not last:
                 current = result
         if gray:
@@ -135,14 +155,43 @@ class Upscaler:
             return gray_out
         return result
 
+    def _count_tiles(self, shape: tuple[int, ...], passes: list[NetworkSpec]) -> int:
+        height, width = shape[0], shape[1]
+        total = 0
+        for spec in passes:
+            total += count_tiles(height, width, self.tile_for(spec))
+            height, width = height * spec.scale, width * spec.scale
+        return total
 
-def _count_tiles(shape: tuple[int, ...], passes: list[NetworkSpec], tile: int) -> int:
-    height, width = shape[0], shape[1]
-    total = 0
-    for spec in passes:
-        total += count_tiles(height, width, tile)
-        height, width = height * spec.scale, width * spec.scale
-    return total
+
+RELEASE_AFTER_TILES = 8
+"""ncnn's pools grow with every tile; once a row ends this many tiles after the last
+release, they are emptied. Small images (few tiles) never pay for refilling them."""
+
+
+class _PoolKeeper:
+    def __init__(self, network: Network) -> None:
+        self._network = network
+        self._tiles = 0
+
+    def tile_done(self) -> None:
+        self._tiles += 1
+
+    def row_done(self) -> None:
+        if self._tiles >= RELEASE_AFTER_TILES:
+            self._network.release()
+            self._tiles = 0
+
+
+def _chain(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    if then is None:
+        return first
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _to_float(pixels: npt.NDArray[Any]) -> FloatImage:

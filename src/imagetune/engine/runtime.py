@@ -76,6 +76,12 @@ class Network:
         self._net = ncnn.Net()
         self._net.opt.use_vulkan_compute = use_gpu
         self._net.opt.num_threads = threads
+        # Our own pools, so the memory they cache between tiles can be handed back after
+        # a pass instead of staying resident while the full-size result is resampled.
+        self._blob_pool = ncnn.UnlockedPoolAllocator()
+        self._workspace_pool = ncnn.PoolAllocator()
+        self._net.opt.blob_allocator = self._blob_pool
+        self._net.opt.workspace_allocator = self._workspace_pool
         if self._net.load_param(str(param)) != 0 or self._net.load_model(str(weights)) != 0:
             raise RuntimeError(f"ncnn could not load {param}")
         self._lock = threading.Lock()
@@ -105,5 +111,12 @@ class Network:
         del planar
         expected = (tile.shape[0] - 2 * pad) * self.spec.scale
         if result.ndim != 3 or result.shape[1] != expected:
-            raise InferenceFailed(f"{self.spec.name}: unexpected output shape {result.shape}")
+            # A model/param mismatch, not a lack of memory: smaller tiles would not help.
+            raise RuntimeError(f"{self.spec.name}: unexpected output shape {result.shape}")
         return result.transpose(1, 2, 0)
+
+    def release(self) -> None:
+        """Free the memory ncnn keeps pooled between runs (the weights stay loaded)."""
+        with self._lock:
+            self._blob_pool.clear()
+            self._workspace_pool.clear()

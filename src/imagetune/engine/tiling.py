@@ -43,17 +43,21 @@ def upscale_tiled(
     overlap: int,
     out: npt.NDArray[Any],
     on_tile: Callable[[], None] | None = None,
+    on_row: Callable[[], None] | None = None,
 ) -> None:
     """Fill ``out`` (scale x the size of ``image``) with the network's output.
 
     ``out`` may be float32 (0..1, for another pass) or uint8/uint16 (final samples): each
     tile is quantised as it is written, so no full-size float copy ever exists.
+    ``on_row`` runs after each row of tiles (the engine frees ncnn's pooled memory there).
     """
     height, width = image.shape[:2]
     for top, left, h, w in tile_grid(height, width, tile):
         _run_block(image, run, scale, overlap, out, top, left, h, w)
         if on_tile:
             on_tile()
+        if on_row and left + w == width:
+            on_row()
 
 
 def _run_block(

@@ -1,0 +1,186 @@
+"""Quality at x4 on real photos: PSNR and SSIM on luma against the original.
+
+Run from the repository root:
+
+    .venv/bin/python bench/quality.py [--jpeg 75,90,95] [--x8]
+
+Six of scikit-image's bundled photos are cropped to a multiple of 4, downscaled x4 with
+bicubic, and upscaled back to the original size by the real engine (every model) and by
+Lanczos. The "JPEG-q" variants save the small image as JPEG at quality q first, the way
+users upload; the engine sees the JPEG bytes and decides itself whether to denoise.
+--x8 also compares, at x8, one SPAN x4 pass + Lanczos with two network passes; --chains
+compares x2 and x4 chains between x2 and x4, which decides the photo recipe there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shlex
+import sys
+import time
+
+import numpy as np
+import skimage.data
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from imagetune.engine.decode import decode
+from imagetune.engine.models import ModelName
+from imagetune.engine.networks import NETWORKS
+from imagetune.engine.pipeline import EngineConfig, Upscaler
+from imagetune.engine.resample import resize
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field"]
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float64)
+    return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
+
+
+def scores(result: np.ndarray, original: np.ndarray) -> tuple[float, float]:
+    a, b = luma(result), luma(original)
+    psnr = 10 * np.log10(255**2 / np.mean((a - b) ** 2))
+    ssim = structural_similarity(a, b, data_range=255)
+    return float(psnr), float(ssim)
+
+
+def photos(factor: int) -> list[tuple[str, np.ndarray]]:
+    out = []
+    for name in PHOTOS:
+        pixels = np.asarray(getattr(skimage.data, name)())[..., :3]
+        h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+        out.append((name, np.ascontiguousarray(pixels[:h, :w])))
+    return out
+
+
+def small_file(original: np.ndarray, factor: int, jpeg: int | None) -> bytes:
+    h, w = original.shape[:2]
+    small = Image.fromarray(original).resize((w // factor, h // factor), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    if jpeg is None:
+        small.save(buffer, "PNG")
+    else:
+        small.save(buffer, "JPEG", quality=jpeg)
+    return buffer.getvalue()
+
+
+def lanczos(data: bytes, size: tuple[int, int]) -> np.ndarray:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+
+
+def x4_table(upscaler: Upscaler, variants: list[int | None]) -> None:
+    print("x4 on", ", ".join(PHOTOS))
+    header = f"{'variant':10s} {'method':9s} {'PSNR-Y':>7s} {'SSIM-Y':>7s}"
+    header += f" {'vs Lanczos':>11s} {'s/image':>8s}"
+    print(header)
+    for jpeg in variants:
+        label = "clean" if jpeg is None else f"JPEG-{jpeg}"
+        rows: dict[str, list[tuple[float, float, float]]] = {}
+        for _name, original in photos(4):
+            data = small_file(original, 4, jpeg)
+            h, w = original.shape[:2]
+            started = time.perf_counter()
+            rows.setdefault("lanczos", []).append(
+                (*scores(lanczos(data, (w, h)), original), time.perf_counter() - started)
+            )
+            decoded = decode(data)
+            for model in ModelName:
+                started = time.perf_counter()
+                result = upscaler.upscale(decoded, max(w, h), model)
+                elapsed = time.perf_counter() - started
+                rows.setdefault(model.value, []).append((*scores(result, original), elapsed))
+        base = float(np.mean([r[0] for r in rows["lanczos"]]))
+        for method, values in rows.items():
+            psnr = float(np.mean([v[0] for v in values]))
+            ssim = float(np.mean([v[1] for v in values]))
+            seconds = float(np.mean([v[2] for v in values]))
+            print(
+                f"{label:10s} {method:9s} {psnr:7.2f} {ssim:7.3f} {psnr - base:+10.2f} "
+                f"{seconds:8.2f}"
+            )
+
+
+def x8_table(upscaler: Upscaler) -> None:
+    x4 = upscaler.network(NETWORKS["span-x4"]).run
+    x2 = upscaler.network(NETWORKS["span-x2"]).run
+    results: dict[str, list[float]] = {}
+    for _name, original in photos(8):
+        h, w = original.shape[:2]
+        data = small_file(original, 8, None)
+        small = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32) / 255
+
+        def as_image(values: np.ndarray) -> np.ndarray:
+            return np.clip(values * 255 + 0.5, 0, 255).astype(np.uint8)
+
+        once = as_image(x4(small))
+        results.setdefault("Lanczos x8", []).append(scores(lanczos(data, (w, h)), original)[0])
+        resized = np.asarray(Image.fromarray(once).resize((w, h), Image.Resampling.LANCZOS))
+        results.setdefault("SPAN x4 + Lanczos x2 (engine)", []).append(scores(resized, original)[0])
+        twice = as_image(x2(once.astype(np.float32) / 255))
+        results.setdefault("SPAN x4 -> SPAN x2", []).append(scores(twice, original)[0])
+    print("\nx8 on the same photos (PSNR-Y):")
+    for method, values in results.items():
+        print(f"  {method:32s} {np.mean(values):6.2f}")
+
+
+def chains_table(upscaler: Upscaler) -> None:
+    """Between x2 and x4: an x2 chain plus a Lanczos upscale, or an x4 chain plus a
+    downscale? (The engine's photo recipe follows what this prints.)"""
+    cases = [
+        (2.5, None, ["span-x2"], ["span-x4"]),
+        (3.0, None, ["span-x2"], ["span-x4"]),
+        (2.5, 75, ["waifu2x-photo-x2-denoise2"], ["waifu2x-photo-x2-denoise2", "span-x2"]),
+        (3.0, 75, ["waifu2x-photo-x2-denoise2"], ["waifu2x-photo-x2-denoise2", "span-x2"]),
+        (4.0, 75, ["waifu2x-photo-x2-denoise2"], ["waifu2x-photo-x2-denoise2", "span-x2"]),
+    ]
+    print("\nbetween x2 and x4 (PSNR-Y gain over Lanczos; seconds per image):")
+    for factor, jpeg, x2_chain, x4_chain in cases:
+        gains: dict[str, list[float]] = {}
+        for _name, original in photos(12):
+            h, w = original.shape[:2]
+            small = Image.fromarray(original).resize(
+                (round(w / factor), round(h / factor)), Image.Resampling.BICUBIC
+            )
+            buffer = io.BytesIO()
+            small.save(buffer, "PNG") if jpeg is None else small.save(buffer, "JPEG", quality=jpeg)
+            data = buffer.getvalue()
+            base = scores(lanczos(data, (w, h)), original)[0]
+            decoded = decode(data)
+            for label, chain in (("x2 chain", x2_chain), ("x4 chain", x4_chain)):
+                started = time.perf_counter()
+                specs = [NETWORKS[name] for name in chain]
+                result = resize(upscaler._run_passes(decoded.pixels, specs, None), (w, h))
+                gains.setdefault(label, []).append(scores(result, original)[0] - base)
+                gains.setdefault(label + " s", []).append(time.perf_counter() - started)
+        variant = "clean" if jpeg is None else f"JPEG-{jpeg}"
+        print(
+            f"  x{factor} {variant:8s} "
+            f"{' -> '.join(x2_chain)} + Lanczos: {np.mean(gains['x2 chain']):+.2f} dB "
+            f"({np.mean(gains['x2 chain s']):.2f} s) | "
+            f"{' -> '.join(x4_chain)} + Lanczos: {np.mean(gains['x4 chain']):+.2f} dB "
+            f"({np.mean(gains['x4 chain s']):.2f} s)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jpeg", default="75", help="comma-separated JPEG qualities")
+    parser.add_argument("--x8", action="store_true")
+    parser.add_argument("--chains", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    print("command: python bench/quality.py " + shlex.join(sys.argv[1:]))
+    upscaler = Upscaler(EngineConfig(threads=args.threads))
+    variants: list[int | None] = [None] + [int(q) for q in args.jpeg.split(",") if q]
+    x4_table(upscaler, variants)
+    if args.x8:
+        x8_table(upscaler)
+    if args.chains:
+        chains_table(upscaler)
+
+
+if __name__ == "__main__":
+    main()
