@@ -189,6 +189,13 @@ class ApiClient:
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} still Pending after {timeout}s")
 
+    def wait_started(self, job_id: str, timeout: float = 20.0) -> None:
+        """Poll until a worker has picked the job up (it is still Pending)."""
+        deadline = time.monotonic() + timeout
+        while self.job(job_id).json()["started_at"] is None:
+            assert time.monotonic() < deadline, f"job {job_id} never started"
+            time.sleep(0.02)
+
     def upscale(self, image: bytes, scale: str = "1K") -> dict[str, Any]:
         response = self.submit(image, scale)
         assert response.status_code == 200, response.text

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from imagetune.engine.decode import apply_orientation, decode
+from imagetune.engine.decode import apply_orientation, check_decodable, decode
 from imagetune.errors import InvalidImage
 from tests.support import make_image
 
@@ -69,9 +69,10 @@ def test_first_frame_of_animation() -> None:
         (b"%PDF-1.4\n", "not a supported"),
     ],
 )
-def test_undecodable_raises_invalid_image(data: bytes, reason: str) -> None:
+@pytest.mark.parametrize("decoder", [decode, check_decodable])
+def test_undecodable_raises_invalid_image(decoder, data: bytes, reason: str) -> None:
     with pytest.raises(InvalidImage) as info:
-        decode(data)
+        decoder(data)
     assert info.value.status_code == 400
     assert info.value.detail.startswith("Invalid image file: ")
     assert reason in info.value.detail
@@ -88,3 +89,7 @@ def test_array_orientation_matches_pillow(orientation: int) -> None:
     image.save(buffer, "PNG", exif=exif)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(buffer)))
     assert np.array_equal(apply_orientation(np.asarray(image), orientation), expected)
+
+
+def test_check_decodable_names_the_format() -> None:
+    assert check_decodable(make_image(fmt="WEBP")) == "WEBP"

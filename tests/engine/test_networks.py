@@ -50,8 +50,8 @@ def test_registry_records_kind_and_licence() -> None:
     for info in MODELS.values():
         assert info.description
         for name in info.networks:
-            assert NETWORKS[name].license
-            assert NETWORKS[name].source
+            assert NETWORKS[name].package.license
+            assert NETWORKS[name].package.distribution
     assert MODELS[ModelName.CLASSIC].networks == ()
 
 

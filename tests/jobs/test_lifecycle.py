@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -34,10 +33,7 @@ def test_job_running_when_server_is_killed_succeeds_after_restart(
     client = client_factory(server)
     # Big enough to take a second or two, so the kill lands mid-job.
     job_id = client.submit(make_image((900, 650)), "4K").json()["job_id"]
-    deadline = time.monotonic() + 20
-    while client.job(job_id).json()["started_at"] is None:
-        assert time.monotonic() < deadline, "job never started"
-        time.sleep(0.02)
+    client.wait_started(job_id)
     assert client.job(job_id).json()["status"] == "Pending"
     server.kill()
 
@@ -52,10 +48,7 @@ def test_dead_worker_is_replaced_and_its_job_retried(server_factory, client_fact
     server = server_factory(IMAGETUNE_WORKERS="1")
     client = client_factory(server)
     job_id = client.submit(make_image((900, 650)), "4K").json()["job_id"]
-    deadline = time.monotonic() + 20
-    while client.job(job_id).json()["started_at"] is None:
-        assert time.monotonic() < deadline, "job never started"
-        time.sleep(0.02)
+    client.wait_started(job_id)
     [worker] = server.worker_pids()
     os.kill(worker, signal.SIGKILL)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from imagetune.api.auth import AuthenticatedRoute
 from imagetune.api.deps import CurrentUser, ServicesDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
-from imagetune.engine.decode import decode
+from imagetune.engine.decode import check_decodable
 from imagetune.engine.encode import OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
@@ -45,7 +45,7 @@ def upscale(
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
-    decode(data)  # refuse what a worker could not decode, before anything is stored
+    check_decodable(data)  # refuse what a worker could not decode, before storing anything
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
     services.storage.write(original_key, data)

