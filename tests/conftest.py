@@ -25,6 +25,7 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     yield start
     for server in started:
         server.kill()
+        server.assert_no_server_errors()
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server.start()
     yield server
     server.stop()
+    server.assert_no_server_errors()
 
 
 @pytest.fixture

@@ -80,6 +80,11 @@ class ServerProcess:
             time.sleep(0.1)
         raise RuntimeError(f"server not ready in {START_TIMEOUT}s:\n{self.log()}")
 
+    def assert_no_server_errors(self) -> None:
+        """No request this server answered got a 5xx (uvicorn's access log says)."""
+        lines = [line for line in self.log().splitlines() if 'HTTP/1.1" 5' in line]
+        assert not lines, "server errors:\n" + "\n".join(lines)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

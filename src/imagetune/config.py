@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="Seconds a result URL stays valid after it is issued."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        gt=0,
+        description="Largest upload body accepted; larger ones get 413 before being read whole.",
+    )
+    max_source_pixels: int = Field(
+        default=50_000_000,
+        gt=0,
+        description="Largest original (width x height), checked from the header before decoding.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

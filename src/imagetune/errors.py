@@ -46,6 +46,13 @@ class InvalidImage(ImagetuneError):
         super().__init__(f"Invalid image file: {reason}" if reason else None)
 
 
+class UploadTooLarge(ImagetuneError):
+    status_code = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Upload too large: the limit is {limit} bytes")
+
+
 class FileLinkInvalid(ImagetuneError):
     """A result URL whose signature does not match or whose expiry has passed."""
 

@@ -77,5 +77,6 @@ def build_processor(settings: Settings) -> Processor:
             device=settings.engine_device,
             tile=settings.engine_tile,
             tile_memory_mb=settings.engine_tile_memory_mb,
+            max_pixels=settings.max_source_pixels,
         )
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Message
 
-from imagetune.errors import InvalidApiKey
+from imagetune.errors import InvalidApiKey, UploadTooLarge
 
 
 def bearer_key(authorization: str | None) -> str:
@@ -35,8 +36,35 @@ class AuthenticatedRoute(APIRoute):
 
         async def authenticated(request: Request) -> Response:
             key = bearer_key(request.headers.get("authorization"))
-            accounts = request.app.state.services.accounts
-            request.state.user_id = await run_in_threadpool(accounts.authenticate, key)
-            return await handler(request)
+            services = request.app.state.services
+            request.state.user_id = await run_in_threadpool(services.accounts.authenticate, key)
+            limit = services.settings.max_upload_bytes
+            return await handler(limit_body(request, limit))
 
         return authenticated
+
+
+def limit_body(request: Request, limit: int) -> Request:
+    """``request`` reading at most ``limit`` body bytes; beyond that, 413.
+
+    A declared Content-Length over the limit is refused before anything is read; a
+    chunked body is counted as it streams, so an oversize upload is never held whole.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise UploadTooLarge(limit)
+    receive = request.receive
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                # An HTTPException: FastAPI turns any other error while it parses a form
+                # into 400 "There was an error parsing the body".
+                raise HTTPException(413, UploadTooLarge(limit).detail)
+        return message
+
+    return Request(request.scope, counting_receive)

@@ -21,13 +21,24 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     404: {"description": f"{UserNotFound.detail} (the key's user was deleted)"},
 }
 
-router = APIRouter(prefix="/public/v1", route_class=AuthenticatedRoute, responses=AUTH_ERRORS)
+# A real upload has four short fields and one file; anything far beyond is abuse.
+FORM_LIMITS = {"max_fields": 16, "max_files": 1, "max_part_size": 64 * 1024}
+
+router = APIRouter(
+    prefix="/public/v1",
+    route_class=AuthenticatedRoute,
+    responses=AUTH_ERRORS,
+    form_limits=FORM_LIMITS,  # type: ignore[arg-type]
+)
 
 
 @router.post(
     "/image-tune/upscale",
     response_model=JobIdResponse,
-    responses={400: {"description": "Invalid image file"}},
+    responses={
+        400: {"description": "Invalid image file, or a malformed multipart body"},
+        413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
+    },
 )
 def upscale(
     user_id: CurrentUser,
@@ -45,7 +56,8 @@ def upscale(
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
-    check_decodable(data)  # refuse what a worker could not decode, before storing anything
+    # Refuse what a worker could not decode, before storing anything.
+    check_decodable(data, max_pixels=services.settings.max_source_pixels)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
     services.storage.write(original_key, data)

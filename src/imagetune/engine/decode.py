@@ -36,6 +36,14 @@ _CONVERSIONS = {
     "HSV": "RGB",
 }
 _DEEP_GRAY = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+class TooManyPixels(ValueError):
+    """The header declares more pixels than allowed."""
+
+
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -66,13 +74,13 @@ class DecodedImage:
         return int(self.pixels.shape[0])
 
 
-def decode(data: bytes) -> DecodedImage:
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode the first frame, apply EXIF orientation, convert to a working layout.
 
     Raises InvalidImage with the reason when ``data`` is not a supported, intact image.
     """
     with _invalid_image_errors() as seen:
-        opened = _load(data, seen)
+        opened = _load(data, seen, max_pixels)
         icc = _valid_icc(opened.info.get("icc_profile"))
         lossy = carries_artefacts(opened, data)
         if _is_deep_color_png(opened, data):
@@ -82,20 +90,27 @@ def decode(data: bytes) -> DecodedImage:
     return DecodedImage(pixels=pixels, format=seen["format"], icc_profile=icc, lossy=lossy)
 
 
-def check_decodable(data: bytes) -> str:
+def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
     """The format of ``data`` once its first frame has decoded; InvalidImage otherwise.
 
     The pixels are decoded and dropped: a truncated file is refused here, at upload,
     without the conversions a worker does later.
     """
     with _invalid_image_errors() as seen:
-        _load(data, seen)
+        _load(data, seen, max_pixels)
     return seen["format"]
 
 
-def _load(data: bytes, seen: dict[str, str]) -> Image.Image:
+def _load(data: bytes, seen: dict[str, str], max_pixels: int) -> Image.Image:
     opened = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     seen["format"] = opened.format or seen["format"]
+    # From the header, before a single pixel is decoded: a bomb never allocates.
+    width, height = opened.size
+    if width * height > max_pixels:
+        raise TooManyPixels(
+            f"{width}x{height} is {width * height / 1e6:.1f} megapixels; "
+            f"the limit is {max_pixels / 1e6:g}"
+        )
     opened.seek(0)
     opened.load()
     return opened
@@ -111,6 +126,8 @@ def _invalid_image_errors() -> Iterator[dict[str, str]]:
             yield seen
     except UnidentifiedImageError as e:
         raise InvalidImage("not a supported image format") from e
+    except TooManyPixels as e:
+        raise InvalidImage(str(e)) from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise InvalidImage("image has too many pixels") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:

@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from imagetune.engine.alpha import bleed, settle_alpha
 from imagetune.engine.base import Device, ProcessedImage, ProcessRequest, ProgressCallback
-from imagetune.engine.decode import DecodedImage, Pixels, decode
+from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
 from imagetune.engine.encode import OutputFormat, encode
 from imagetune.engine.models import ModelName, plan
 from imagetune.engine.networks import NetworkSpec
@@ -43,6 +43,8 @@ class EngineConfig:
     """Largest core tile side in input pixels; None picks CPU_TILE or GPU_TILE."""
     tile_memory_mb: int = TILE_MEMORY_MB
     """On the CPU, tiles shrink until a network's working memory fits this budget."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    """Originals with more pixels are refused from their header."""
 
 
 class Upscaler:
@@ -73,7 +75,7 @@ class Upscaler:
     def process(
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
-        decoded = decode(data)
+        decoded = decode(data, self.config.max_pixels)
         model = ModelName(request.model)
         passes = self.passes_for(decoded, request.long_side, model)
         # Every tile of every pass, plus one step for the final resize and encode.
