@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from imagetune import __version__
 from imagetune.api import files, health, public
 from imagetune.api.errors import install_error_handlers
+from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.jobs.pool import WorkerPool
 from imagetune.jobs.recovery import recover_unfinished, worker_lock
@@ -43,6 +44,14 @@ def create_app(settings: Settings) -> FastAPI:
                 pool.start()
             app.state.services = services
             app.state.pool = pool
+            app.state.quotas = Quotas(
+                limiter=RateLimiter(settings.rate_limit_per_minute)
+                if settings.rate_limit_per_minute
+                else None,
+                jobs=services.jobs,
+                max_unfinished_per_user=settings.max_unfinished_per_user,
+                max_queue_length=settings.max_queue_length,
+            )
             base = settings.resolved_public_url()
             log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)
             log.info("data directory: %s", settings.data_dir.resolve())
@@ -59,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.include_router(public.submissions)
     app.include_router(public.router)
     app.include_router(files.router)
     app.include_router(health.router)

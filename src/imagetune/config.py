@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest upload body accepted; larger ones get 413 before being read whole.",
     )
+    rate_limit_per_minute: int = Field(
+        default=60, ge=0, description="Submissions per user per minute (0: no limit)."
+    )
+    max_unfinished_per_user: int = Field(
+        default=20, ge=0, description="Pending jobs a user may have at once (0: no limit)."
+    )
+    max_queue_length: int = Field(
+        default=1000, ge=0, description="Pending jobs in all; beyond it, 429 (0: no limit)."
+    )
     max_source_pixels: int = Field(
         default=50_000_000,
         gt=0,

@@ -17,6 +17,9 @@ class ImagetuneError(Exception):
             self.detail = detail
         super().__init__(self.detail)
 
+    def response_headers(self) -> dict[str, str] | None:
+        return self.headers
+
 
 class InvalidApiKey(ImagetuneError):
     status_code = 401
@@ -51,6 +54,18 @@ class UploadTooLarge(ImagetuneError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"Upload too large: the limit is {limit} bytes")
+
+
+class TryLater(ImagetuneError):
+    """A quota or the queue is full; ``Retry-After`` says when to come back."""
+
+    def __init__(self, status: int, detail: str, retry_after: int, **headers: str) -> None:
+        super().__init__(detail)
+        self.status_code = status
+        self._headers = {"Retry-After": str(max(1, retry_after)), **headers}
+
+    def response_headers(self) -> dict[str, str] | None:
+        return self._headers
 
 
 class FileLinkInvalid(ImagetuneError):

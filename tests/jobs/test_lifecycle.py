@@ -82,3 +82,32 @@ def test_second_server_on_same_data_dir_is_refused(server_factory) -> None:
     first = server_factory(IMAGETUNE_WORKERS="1")
     with pytest.raises(RuntimeError, match="another imagetune server"):
         server_factory(first.data_dir, IMAGETUNE_WORKERS="1")
+
+
+def test_kill_whole_service_with_fifty_jobs_queued_loses_none(
+    server_factory, client_factory
+) -> None:
+    server = server_factory(IMAGETUNE_WORKERS="1", IMAGETUNE_MAX_UNFINISHED_PER_USER="0")
+    client = client_factory(server)
+    slow = client.submit(make_image((900, 650)), "4K").json()["job_id"]
+    client.wait_started(slow)
+    quick = [
+        client.http.post(
+            "/public/v1/image-tune/upscale",
+            files={"image": ("a.png", make_image((40, 30), seed=i), "image/png")},
+            data={"scale": "1K", "model": "classic"},
+        ).json()["job_id"]
+        for i in range(49)
+    ]
+    pending = [j for j in [slow, *quick] if client.job(j).json()["status"] == "Pending"]
+    assert len(pending) >= 45  # most of them still queued when the service dies
+    server.kill()
+
+    restarted = server_factory(
+        server.data_dir, IMAGETUNE_WORKERS="2", IMAGETUNE_MAX_UNFINISHED_PER_USER="0"
+    )
+    client.http.base_url = httpx.URL(restarted.base_url)
+    results = [client.wait(j, timeout=120) for j in [slow, *quick]]
+    assert [r["status"] for r in results] == ["Succeed"] * 50
+    for result in results:
+        assert len(result["image_urls"]) == 1

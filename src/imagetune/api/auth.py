@@ -38,10 +38,26 @@ class AuthenticatedRoute(APIRoute):
             key = bearer_key(request.headers.get("authorization"))
             services = request.app.state.services
             request.state.user_id = await run_in_threadpool(services.accounts.authenticate, key)
+            headers = await self.before_body(request)
             limit = services.settings.max_upload_bytes
-            return await handler(limit_body(request, limit))
+            response = await handler(limit_body(request, limit))
+            response.headers.update(headers)
+            return response
 
         return authenticated
+
+    async def before_body(self, request: Request) -> dict[str, str]:
+        """Checks between authentication and reading the body; headers for the answer."""
+        return {}
+
+
+class SubmissionRoute(AuthenticatedRoute):
+    """A route that creates jobs: quotas are checked before the upload is read."""
+
+    async def before_body(self, request: Request) -> dict[str, str]:
+        quotas = request.app.state.quotas
+        headers: dict[str, str] = await run_in_threadpool(quotas.admit, request.state.user_id)
+        return headers
 
 
 def limit_body(request: Request, limit: int) -> Request:

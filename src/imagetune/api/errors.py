@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 
 async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImagetuneError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=exc.response_headers()
+    )
 
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:

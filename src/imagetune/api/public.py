@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from imagetune.api.auth import AuthenticatedRoute
+from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, ServicesDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.engine.decode import check_decodable
@@ -24,20 +24,23 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 # A real upload has four short fields and one file; anything far beyond is abuse.
 FORM_LIMITS = {"max_fields": 16, "max_files": 1, "max_part_size": 64 * 1024}
 
-router = APIRouter(
+router = APIRouter(prefix="/public/v1", route_class=AuthenticatedRoute, responses=AUTH_ERRORS)
+# Routes that create jobs: the same authentication, then quotas before the upload is read.
+submissions = APIRouter(
     prefix="/public/v1",
-    route_class=AuthenticatedRoute,
+    route_class=SubmissionRoute,
     responses=AUTH_ERRORS,
     form_limits=FORM_LIMITS,  # type: ignore[arg-type]
 )
 
 
-@router.post(
+@submissions.post(
     "/image-tune/upscale",
     response_model=JobIdResponse,
     responses={
         400: {"description": "Invalid image file, or a malformed multipart body"},
         413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
+        429: {"description": "Rate limit, unfinished-job cap or queue full (see Retry-After)"},
     },
 )
 def upscale(

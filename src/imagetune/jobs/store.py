@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagetune.db.models import Job, utcnow
@@ -28,6 +28,9 @@ class JobStore(Protocol):
 
     def mark_failed(self, job_id: uuid.UUID, error: str) -> bool:
         """Finish an unfinished job as failed; False when it had already finished."""
+
+    def count_unfinished(self, user_id: int | None) -> int:
+        """Pending jobs of ``user_id``, or of everyone when None."""
 
 
 def to_record(job: Job) -> JobRecord:
@@ -91,6 +94,13 @@ class SqlJobStore:
 
     def mark_failed(self, job_id: uuid.UUID, error: str) -> bool:
         return self._finish(job_id, state=JobState.FAILED, error=error[:MAX_ERROR_LENGTH])
+
+    def count_unfinished(self, user_id: int | None) -> int:
+        query = select(func.count()).select_from(Job).where(Job.state.in_(UNFINISHED))
+        if user_id is not None:
+            query = query.where(Job.user_id == user_id)
+        with self._sessions() as session:
+            return int(session.scalar(query) or 0)
 
     def _finish(self, job_id: uuid.UUID, **values: object) -> bool:
         # The state guard makes finishing idempotent: a job that already finished (say, run

@@ -1,0 +1,98 @@
+"""Per-user submission quotas and the global queue cap."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from imagetune.errors import TryLater
+from imagetune.jobs.store import JobStore
+
+
+@dataclass(frozen=True)
+class RateState:
+    limit: int
+    remaining: int
+    reset: int
+    """Seconds until the bucket is full again."""
+
+    def headers(self) -> dict[str, str]:
+        # The IETF RateLimit header fields draft, in its widely deployed separate form.
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset),
+            "RateLimit-Policy": f"{self.limit};w=60",
+        }
+
+
+class RateLimiter:
+    """A token bucket per user: ``per_minute`` submissions, refilled continuously.
+
+    In-process: each API process keeps its own buckets.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, user_id: int) -> tuple[bool, RateState]:
+        """Take one token for ``user_id``: (allowed, the state after)."""
+        rate = self.per_minute / 60.0
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(user_id, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
+            self._buckets[user_id] = (tokens, now)
+        missing = self.per_minute - tokens
+        state = RateState(
+            limit=self.per_minute,
+            remaining=int(tokens),
+            reset=math.ceil(missing / rate) if missing > 0 else 0,
+        )
+        return allowed, state
+
+
+@dataclass
+class Quotas:
+    limiter: RateLimiter | None
+    jobs: JobStore
+    max_unfinished_per_user: int
+    max_queue_length: int
+
+    def admit(self, user_id: int) -> dict[str, str]:
+        """Headers for an admitted submission; raises TryLater (429/503) otherwise."""
+        headers: dict[str, str] = {}
+        if self.limiter:
+            allowed, state = self.limiter.take(user_id)
+            headers = state.headers()
+            if not allowed:
+                wait = math.ceil(60 / self.limiter.per_minute)
+                raise TryLater(
+                    429,
+                    f"Rate limit exceeded: {self.limiter.per_minute} submissions per minute",
+                    wait,
+                    **headers,
+                )
+        if self.max_unfinished_per_user:
+            unfinished = self.jobs.count_unfinished(user_id)
+            if unfinished >= self.max_unfinished_per_user:
+                raise TryLater(
+                    429,
+                    f"Too many unfinished jobs: {unfinished} of "
+                    f"{self.max_unfinished_per_user} allowed; wait for some to finish",
+                    5,
+                    **headers,
+                )
+        if self.max_queue_length and self.jobs.count_unfinished(None) >= self.max_queue_length:
+            # 429, not 503: the service is healthy, only busy; 5xx stays for real faults.
+            raise TryLater(429, "The queue is full; try again shortly", 10, **headers)
+        return headers
