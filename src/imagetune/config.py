@@ -77,6 +77,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a stopping server lets workers finish the job in hand.",
     )
+    job_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds a job may run before it is Failed and its worker replaced.",
+    )
+    worker_memory_mb: int = Field(
+        default=3072,
+        ge=0,
+        description="Address-space limit of a CPU worker process, in MB (0: none).",
+    )
     max_attempts: int = Field(
         default=3, ge=1, description="Times a job is started before it is given up as Failed."
     )

@@ -111,3 +111,38 @@ def test_kill_whole_service_with_fifty_jobs_queued_loses_none(
     assert [r["status"] for r in results] == ["Succeed"] * 50
     for result in results:
         assert len(result["image_urls"]) == 1
+
+
+def test_job_over_the_time_limit_fails_and_its_worker_is_replaced(
+    server_factory, client_factory
+) -> None:
+    server = server_factory(
+        IMAGETUNE_WORKERS="1", IMAGETUNE_JOB_TIMEOUT="1", IMAGETUNE_ENGINE_TILE="32"
+    )
+    client = client_factory(server)
+    [worker] = server.worker_pids()
+    slow = client.http.post(
+        "/public/v1/image-tune/upscale",
+        files={"image": ("a.png", make_image((128, 96)), "image/png")},
+        data={"scale": "1K", "model": "enhance"},
+    ).json()["job_id"]
+    job = client.wait(slow, timeout=60)
+    assert job["status"] == "Failed"
+    assert job["error"] == "Processing took longer than the 1 s limit"
+    after = client.upscale(make_image((20, 10)), "1K")  # the replacement worker
+    assert after["status"] == "Succeed"
+    assert worker not in server.worker_pids()
+
+
+def test_job_over_the_memory_limit_fails_and_the_service_keeps_serving(
+    server_factory, client_factory
+) -> None:
+    server = server_factory(IMAGETUNE_WORKERS="1", IMAGETUNE_WORKER_MEMORY_MB="600")
+    client = client_factory(server)
+    big = client.submit(make_image((2000, 1500)), "4K").json()["job_id"]
+    job = client.wait(big, timeout=180)
+    assert job["status"] == "Failed"
+    # ncnn fails its allocations inside the limit; the worker process survives.
+    assert job["error"] == "Not enough memory to process this image"
+    assert httpx.get(f"{server.base_url}/readyz").json()["status"] == "ready"
+    assert client.upscale(make_image((20, 10)), "1K")["status"] == "Succeed"

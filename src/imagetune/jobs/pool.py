@@ -13,6 +13,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
 
 from imagetune.config import Settings
@@ -80,6 +81,20 @@ class WorkerPool:
             if released.requeued:
                 log.info("handed %d unfinished job(s) back to the queue", released.requeued)
 
+    def _stop_overdue(self) -> None:
+        """Fail jobs past the time limit and kill their workers (replaced next round)."""
+        timeout = self._settings.job_timeout
+        cutoff = datetime.now(UTC) - timedelta(seconds=timeout)
+        reason = f"Processing took longer than the {timeout:g} s limit"
+        overdue = set(self._queue.fail_overdue(cutoff, reason))
+        if not overdue:
+            return
+        with self._lock:
+            for slot in self._slots:
+                if slot.worker_id in overdue and slot.process.is_alive():
+                    log.error("worker %s ran past %gs; stopping it", slot.worker_id, timeout)
+                    slot.process.kill()
+
     def _spawn(self) -> _Slot:
         worker_id = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
         process = self._context.Process(
@@ -93,6 +108,7 @@ class WorkerPool:
 
     def _supervise(self) -> None:
         while not self._stopping.wait(SUPERVISE_INTERVAL):
+            self._stop_overdue()
             with self._lock:
                 for index, slot in enumerate(self._slots):
                     if slot.process.is_alive() or self._stopping.is_set():

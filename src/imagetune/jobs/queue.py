@@ -7,6 +7,7 @@ queued row, so any number of worker processes can share it without a broker.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -28,6 +29,9 @@ class Released:
 class JobQueue(Protocol):
     def claim(self, worker_id: str) -> JobRecord | None:
         """Take the oldest queued job for ``worker_id``, or None when there is none."""
+
+    def fail_overdue(self, started_before: datetime, reason: str) -> list[str]:
+        """Fail jobs running since before ``started_before``; the ids of their workers."""
 
     def release(self, worker_id: str | None, *, count_attempt: bool) -> Released:
         """Hand back the running jobs of ``worker_id`` (of every worker when None).
@@ -65,6 +69,21 @@ class SqlJobQueue:
                 .returning(Job)
             ).one_or_none()
             return None if job is None else to_record(job)
+
+    def fail_overdue(self, started_before: datetime, reason: str) -> list[str]:
+        overdue = (Job.state == JobState.RUNNING.value) & (Job.started_at < started_before)
+        # Checked twice a second: read first, so the usual "none" takes no write lock.
+        with self._sessions() as session:
+            if session.scalar(select(Job.id).where(overdue).limit(1)) is None:
+                return []
+        with self._sessions.begin() as session:
+            workers = session.scalars(
+                update(Job)
+                .where(overdue)
+                .values(state=JobState.FAILED.value, finished_at=utcnow(), error=reason)
+                .returning(Job.worker_id)
+            ).all()
+        return [worker for worker in workers if worker]
 
     def release(self, worker_id: str | None, *, count_attempt: bool) -> Released:
         running = Job.state == JobState.RUNNING.value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import time
 from multiprocessing.synchronize import Event
@@ -16,6 +17,7 @@ from imagetune.config import Settings
 from imagetune.engine.base import Processor, ProcessRequest, ProgressCallback
 from imagetune.engine.encode import OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL
+from imagetune.engine.runtime import InferenceFailed
 from imagetune.errors import ImagetuneError
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.queue import JobQueue
@@ -105,7 +107,8 @@ def failure_reason(e: Exception) -> str:
         return e.detail
     if isinstance(e, FileNotFoundError):
         return "The original image is no longer stored"
-    if isinstance(e, MemoryError):
+    if isinstance(e, MemoryError | InferenceFailed):
+        # InferenceFailed reaches here only after tiles were split as far as they go.
         return "Not enough memory to process this image"
     return f"Processing error: {type(e).__name__}: {e}"
 
@@ -129,6 +132,7 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
         storage=services.storage,
         processor=build_processor(settings),
     )
+    limit_memory(settings)
     log.debug("worker %s started", worker_id)
     try:
         # An orphan (parent killed) stops taking jobs: the next server start re-queues.
@@ -137,3 +141,22 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
                 stop.wait(settings.worker_poll_interval)
     finally:
         services.close()
+
+
+def limit_memory(settings: Settings) -> None:
+    """Cap this worker's address space, so a pathological image fails its own job (or,
+    at worst, kills this process) instead of exhausting the machine.
+
+    Set after the libraries are loaded; skipped with a GPU, whose drivers map large
+    address ranges they never touch.
+    """
+    from imagetune.engine.base import Device
+    from imagetune.engine.runtime import gpu_available
+
+    if not settings.worker_memory_mb:
+        return
+    if settings.engine_device is not Device.CPU and gpu_available():
+        log.info("GPU worker: no address-space limit")
+        return
+    limit = settings.worker_memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
