@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from imagetune import __version__
 from imagetune.api import files, health, public
 from imagetune.api.errors import install_error_handlers
+from imagetune.api.inspection import Inspector
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.jobs.pool import WorkerPool
@@ -44,6 +45,15 @@ def create_app(settings: Settings) -> FastAPI:
                 pool.start()
             app.state.services = services
             app.state.pool = pool
+            inspector = Inspector(
+                processes=settings.inspector_processes,
+                memory_mb=settings.inspector_memory_mb,
+                timeout=settings.inspector_timeout,
+                max_pixels=settings.max_source_pixels,
+            )
+            stack.callback(inspector.close)
+            await run_in_threadpool(inspector.warm)
+            app.state.inspector = inspector
             app.state.quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
                 if settings.rate_limit_per_minute

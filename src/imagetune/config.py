@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     max_queue_length: int = Field(
         default=1000, ge=0, description="Pending jobs in all; beyond it, 429 (0: no limit)."
     )
+    inspector_processes: int = Field(
+        default=1, ge=1, description="Processes that check uploads decode (isolated, limited)."
+    )
+    inspector_memory_mb: int = Field(
+        default=1024, ge=0, description="Address-space limit of an upload checker, MB (0: none)."
+    )
+    inspector_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds an upload may take to decode before 400."
+    )
     max_source_pixels: int = Field(
         default=50_000_000,
         gt=0,

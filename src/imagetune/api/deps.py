@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from imagetune.api.inspection import Inspector
 from imagetune.services import Services
 
 # Declares the scheme for the OpenAPI docs; the check itself is AuthenticatedRoute's.
@@ -26,5 +27,11 @@ def get_current_user(
     return user_id
 
 
+def get_inspector(request: Request) -> Inspector:
+    inspector: Inspector = request.app.state.inspector
+    return inspector
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 CurrentUser = Annotated[int, Depends(get_current_user)]

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
-from imagetune.api.deps import CurrentUser, ServicesDep
+from imagetune.api.deps import CurrentUser, InspectorDep, ServicesDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
-from imagetune.engine.decode import check_decodable
 from imagetune.engine.encode import OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
@@ -46,6 +45,7 @@ submissions = APIRouter(
 def upscale(
     user_id: CurrentUser,
     services: ServicesDep,
+    inspector: InspectorDep,
     image: Annotated[
         UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
     ],
@@ -59,8 +59,9 @@ def upscale(
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
-    # Refuse what a worker could not decode, before storing anything.
-    check_decodable(data, max_pixels=services.settings.max_source_pixels)
+    # Refuse what a worker could not decode, before storing anything (in an isolated
+    # process: a hostile file must not hurt the API).
+    inspector.check(data)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
     services.storage.write(original_key, data)
