@@ -20,6 +20,7 @@ from PIL import Image
 from imagetune.accounts import Accounts
 from imagetune.db.engine import make_engine, make_sessionmaker
 from imagetune.db.migrate import upgrade
+from imagetune.jobs.worker import WORKER_PROCESS_NAME
 
 START_TIMEOUT = 30.0
 
@@ -102,7 +103,14 @@ class ServerProcess:
             self.process.wait(timeout=10)
         self.process = None
 
-    def worker_pids(self) -> list[int]:
+    def worker_pids(self, expected: int = 1, timeout: float = 10.0) -> list[int]:
+        """PIDs of the worker processes, once ``expected`` of them have started."""
+        deadline = time.monotonic() + timeout
+        while len(pids := self._worker_pids()) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return pids
+
+    def _worker_pids(self) -> list[int]:
         assert self.process is not None
         # Children are listed per thread, and the supervisor thread spawns replacements.
         pids = [
@@ -110,14 +118,14 @@ class ServerProcess:
             for children in Path(f"/proc/{self.process.pid}/task").glob("*/children")
             for pid in children.read_text().split()
         ]
-        return [p for p in pids if b"resource_tracker" not in _cmdline(p)]
+        return [p for p in pids if _process_name(p) == WORKER_PROCESS_NAME]
 
 
-def _cmdline(pid: int) -> bytes:
+def _process_name(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except FileNotFoundError:
-        return b""
+        return ""
 
 
 def accounts_for(data_dir: Path) -> Accounts:

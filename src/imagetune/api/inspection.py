@@ -17,11 +17,16 @@ from concurrent.futures.process import BrokenProcessPool
 
 from imagetune.engine.decode import check_decodable
 from imagetune.errors import InvalidImage
+from imagetune.proctitle import set_process_name
 
 log = logging.getLogger(__name__)
 
 
-def _limit_memory(memory_mb: int) -> None:
+INSPECTOR_PROCESS_NAME = "imagetune-insp"
+
+
+def _start_inspector(memory_mb: int) -> None:
+    set_process_name(INSPECTOR_PROCESS_NAME)
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -40,7 +45,7 @@ class Inspector:
         return ProcessPoolExecutor(
             max_workers=self._processes,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_memory,
+            initializer=_start_inspector,
             initargs=(self._memory_mb,),
         )
 
@@ -48,7 +53,9 @@ class Inspector:
         """Start the processes now rather than on the first upload."""
         with self._lock:
             pool = self._pool
-        futures = [pool.submit(_limit_memory, 0) for _ in range(self._processes)]
+        futures = [
+            pool.submit(set_process_name, INSPECTOR_PROCESS_NAME) for _ in range(self._processes)
+        ]
         for future in futures:
             future.result()
 

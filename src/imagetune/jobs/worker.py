@@ -22,10 +22,12 @@ from imagetune.errors import ImagetuneError
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.store import JobStore
+from imagetune.proctitle import set_process_name
 from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
+WORKER_PROCESS_NAME = "imagetune-work"
 DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress writes, so a fast tile loop does not hammer the database."""
@@ -119,6 +121,7 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
     from imagetune.services import build_processor, build_services
 
     configure_logging(settings.log_level)
+    set_process_name(WORKER_PROCESS_NAME)
     # Ctrl+C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if settings.worker_nice:
