@@ -17,6 +17,8 @@ from imagetune.jobs.models import NewJob, Scale
 from imagetune.jobs.queue import SqlJobQueue
 from imagetune.jobs.store import SqlJobStore
 
+RETENTION = timedelta(hours=1)
+
 
 def sqlite_sessions(path: Path) -> sessionmaker[Session]:
     engine = make_engine(f"sqlite:///{path}")
@@ -31,8 +33,8 @@ class JobWorld:
         self.sessions = sqlite_sessions(path)
         self.accounts = Accounts(self.sessions)
         self.user_id = self.accounts.create_user("owner").id
-        self.store = SqlJobStore(self.sessions)
-        self.queue = SqlJobQueue(self.sessions, max_attempts=max_attempts)
+        self.store = SqlJobStore(self.sessions, retention=RETENTION)
+        self.queue = SqlJobQueue(self.sessions, max_attempts=max_attempts, retention=RETENTION)
 
     def submit(self, age_seconds: float = 0) -> uuid.UUID:
         job_id = uuid.uuid4()

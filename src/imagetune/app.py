@@ -17,6 +17,7 @@ from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.jobs.pool import WorkerPool
 from imagetune.jobs.recovery import recover_unfinished, worker_lock
+from imagetune.jobs.retention import Purger
 from imagetune.services import build_services
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ def create_app(settings: Settings) -> FastAPI:
                 await run_in_threadpool(recover_unfinished, services.queue)
                 pool = WorkerPool(settings, services.queue, settings.resolved_workers)
                 pool.start()
+                purger = Purger(services.jobs, services.storage, settings.purge_interval)
+                purger.start()
+                stack.callback(purger.stop)
             app.state.services = services
             app.state.pool = pool
             inspector = Inspector(

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
         default=None,
         description="Key for signing result URLs; default: generated once into the data dir.",
     )
+    retention_seconds: int = Field(
+        default=24 * 3600,
+        gt=0,
+        description="Seconds a finished job's original and results are kept, then deleted.",
+    )
+    purge_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between sweeps for expired files."
+    )
     result_url_ttl: int = Field(
         default=3600, gt=0, description="Seconds a result URL stays valid after it is issued."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -54,6 +55,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         if settings.secret_key
         else load_or_create_secret(settings.data_dir)
     )
+    retention = timedelta(seconds=settings.retention_seconds)
     storage = LocalStorage(
         settings.data_dir / "files",
         signer=UrlSigner(secret),
@@ -64,8 +66,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         engine=engine,
         sessions=sessions,
         accounts=Accounts(sessions),
-        jobs=SqlJobStore(sessions),
-        queue=SqlJobQueue(sessions, max_attempts=settings.max_attempts),
+        jobs=SqlJobStore(sessions, retention=retention),
+        queue=SqlJobQueue(sessions, max_attempts=settings.max_attempts, retention=retention),
         storage=storage,
     )
 

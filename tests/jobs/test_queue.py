@@ -8,7 +8,7 @@ import pytest
 from imagetune.db.engine import make_engine, make_sessionmaker
 from imagetune.jobs.models import JobState
 from imagetune.jobs.queue import SqlJobQueue
-from tests.factories import JobWorld
+from tests.factories import RETENTION, JobWorld
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_concurrent_claims_never_share_a_job(tmp_path: Path) -> None:
     def claimer(name: str) -> None:
         # Each thread its own engine and connections, like separate worker processes.
         engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
-        queue = SqlJobQueue(make_sessionmaker(engine), max_attempts=3)
+        queue = SqlJobQueue(make_sessionmaker(engine), max_attempts=3, retention=RETENTION)
         while (job := queue.claim(name)) is not None:
             with lock:
                 claimed.append(job.id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, InspectorDep, ServicesDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
+from imagetune.db.models import utcnow
 from imagetune.engine.encode import OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
@@ -88,9 +89,12 @@ def get_job(job_id: uuid.UUID, user_id: CurrentUser, services: ServicesDep) -> J
     if job is None or job.user_id != user_id:
         raise JobNotFound()
     urls = []
-    if job.state is JobState.SUCCEEDED:
-        ttl = services.settings.result_url_ttl
-        urls = [services.storage.url(key, ttl) for key in job.result_keys]
+    if job.state is JobState.SUCCEEDED and job.purged_at is None and job.expires_at:
+        # A link never outlives the file it points to.
+        left = int((job.expires_at - utcnow()).total_seconds())
+        ttl = min(services.settings.result_url_ttl, left)
+        if ttl > 0:
+            urls = [services.storage.url(key, ttl) for key in job.result_keys]
     return JobResponse(
         job_id=job.id,
         status=job.state.public,
@@ -103,6 +107,7 @@ def get_job(job_id: uuid.UUID, user_id: CurrentUser, services: ServicesDep) -> J
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        expires_at=job.expires_at,
     )
 
 

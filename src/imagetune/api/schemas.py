@@ -20,7 +20,8 @@ class JobResponse(BaseModel):
         description="Pending (queued or running), Succeed (done) or Failed; never moves back."
     )
     image_urls: list[str] = Field(
-        description="Absolute, signed, expiring URLs of the results; [] unless Succeed."
+        description="Absolute, signed, expiring URLs of the results; [] unless Succeed, "
+        "and [] again once the results have expired."
     )
     scale: Scale
     model: str = Field(description="The model the job runs (see GET /public/v1/models).")
@@ -32,6 +33,11 @@ class JobResponse(BaseModel):
         default=None, description="When a worker last started it; null while queued."
     )
     finished_at: datetime | None = None
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the original and results are deleted (their URLs stop working); "
+        "null until the job finishes.",
+    )
 
 
 class ModelResponse(BaseModel):

@@ -79,3 +79,6 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    expires_at: datetime | None = None
+    """When the original and results are (or were) deleted."""
+    purged_at: datetime | None = None

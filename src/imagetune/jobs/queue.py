@@ -7,7 +7,7 @@ queued row, so any number of worker processes can share it without a broker.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -42,9 +42,12 @@ class JobQueue(Protocol):
 
 
 class SqlJobQueue:
-    def __init__(self, sessions: sessionmaker[Session], *, max_attempts: int) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], *, max_attempts: int, retention: timedelta
+    ) -> None:
         self._sessions = sessions
         self._max_attempts = max_attempts
+        self._retention = retention
 
     def claim(self, worker_id: str) -> JobRecord | None:
         oldest = (
@@ -80,7 +83,12 @@ class SqlJobQueue:
             workers = session.scalars(
                 update(Job)
                 .where(overdue)
-                .values(state=JobState.FAILED.value, finished_at=utcnow(), error=reason)
+                .values(
+                    state=JobState.FAILED.value,
+                    finished_at=utcnow(),
+                    expires_at=utcnow() + self._retention,
+                    error=reason,
+                )
                 .returning(Job.worker_id)
             ).all()
         return [worker for worker in workers if worker]
@@ -98,6 +106,7 @@ class SqlJobQueue:
                         state=JobState.FAILED.value,
                         worker_id=None,
                         finished_at=utcnow(),
+                        expires_at=utcnow() + self._retention,
                         error=(
                             f"Processing was interrupted {self._max_attempts} times "
                             "(worker lost mid-job); giving up"

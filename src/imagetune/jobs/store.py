@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, select, update
@@ -32,6 +33,11 @@ class JobStore(Protocol):
     def count_unfinished(self, user_id: int | None) -> int:
         """Pending jobs of ``user_id``, or of everyone when None."""
 
+    def expired(self, now: datetime, limit: int = 500) -> list[JobRecord]:
+        """Finished jobs whose files are due for deletion and not deleted yet."""
+
+    def mark_purged(self, job_id: uuid.UUID) -> None: ...
+
 
 def to_record(job: Job) -> JobRecord:
     return JobRecord(
@@ -48,14 +54,17 @@ def to_record(job: Job) -> JobRecord:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        expires_at=job.expires_at,
+        purged_at=job.purged_at,
     )
 
 
 class SqlJobStore:
     """Job records in SQL. In the embedded queue the row itself is the queue entry."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, retention: timedelta) -> None:
         self._sessions = sessions
+        self._retention = retention
 
     def create(self, job: NewJob) -> None:
         with self._sessions.begin() as session:
@@ -102,15 +111,32 @@ class SqlJobStore:
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
 
+    def expired(self, now: datetime, limit: int = 500) -> list[JobRecord]:
+        """Finished jobs whose files are due for deletion and not deleted yet."""
+        with self._sessions() as session:
+            jobs = session.scalars(
+                select(Job)
+                .where(Job.expires_at <= now, Job.purged_at.is_(None))
+                .order_by(Job.expires_at)
+                .limit(limit)
+            ).all()
+            return [to_record(job) for job in jobs]
+
+    def mark_purged(self, job_id: uuid.UUID) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(purged_at=utcnow()))
+
     def _finish(self, job_id: uuid.UUID, **values: object) -> bool:
         # The state guard makes finishing idempotent: a job that already finished (say, run
         # twice after a worker was presumed dead) never changes again.
+        now = utcnow()
         with self._sessions.begin() as session:
             result = session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.state.in_(UNFINISHED))
                 .values(
-                    finished_at=utcnow(),
+                    finished_at=now,
+                    expires_at=now + self._retention,
                     worker_id=None,
                     **{k: (v.value if isinstance(v, JobState) else v) for k, v in values.items()},
                 )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from imagetune.db.models import utcnow
+from imagetune.jobs.retention import purge_expired
+from imagetune.signing import UrlSigner
+from imagetune.storage.local import LocalStorage
+from tests.factories import RETENTION, JobWorld
+from tests.support import make_image
+
+
+def test_purge_deletes_expired_files_only(tmp_path: Path) -> None:
+    world = JobWorld(tmp_path / "jobs.db")
+    storage = LocalStorage(tmp_path / "files", signer=UrlSigner(b"k" * 32), public_url="http://h")
+    done, failed, running = world.submit(age_seconds=3), world.submit(age_seconds=2), world.submit()
+    for job_id in (done, failed, running):
+        storage.write(f"originals/{job_id}", b"original")
+    world.queue.claim("w")
+    world.store.mark_succeeded(done, [f"results/{done}.png"])
+    storage.write(f"results/{done}.png", b"result")
+    world.queue.claim("w")
+    world.store.mark_failed(failed, "broken")
+    world.queue.claim("w")
+
+    assert purge_expired(world.store, storage) == 0  # nothing has expired yet
+    finished = world.store.get(done)
+    assert finished is not None
+    assert finished.expires_at == finished.finished_at + RETENTION  # type: ignore[operator]
+
+    later = utcnow() + RETENTION + timedelta(seconds=1)
+    assert {job.id for job in world.store.expired(later)} == {done, failed}
+    assert purge_expired(world.store, storage, now=later) == 2
+    assert not storage.exists(f"originals/{done}")
+    assert not storage.exists(f"results/{done}.png")
+    assert not storage.exists(f"originals/{failed}")
+    assert storage.exists(f"originals/{running}")  # unfinished: kept, never lost
+    assert world.store.get(done).purged_at is not None  # type: ignore[union-attr]
+    assert purge_expired(world.store, storage, now=later) == 0
+
+
+def test_results_expire_over_http(server_factory, client_factory) -> None:
+    server = server_factory(
+        IMAGETUNE_WORKERS="1", IMAGETUNE_RETENTION_SECONDS="5", IMAGETUNE_PURGE_INTERVAL="0.2"
+    )
+    client = client_factory(server)
+    job = client.upscale(make_image(), "1K")
+    assert job["status"] == "Succeed"
+    expires_at = datetime.fromisoformat(job["expires_at"])
+    finished_at = datetime.fromisoformat(job["finished_at"])
+    assert expires_at - finished_at == timedelta(seconds=5)
+    url = job["image_urls"][0]
+    # The link is never valid beyond the file it points to.
+    assert int(parse_qs(urlsplit(url).query)["expires"][0]) <= expires_at.timestamp()
+    assert httpx.get(url).status_code == 200
+
+    time.sleep(max(0.0, expires_at.timestamp() - time.time()) + 1.0)
+    after = client.job(job["job_id"]).json()
+    assert after["status"] == "Succeed"
+    assert after["image_urls"] == []
+    assert httpx.get(url).status_code in (403, 404)
+    files = server.data_dir / "files"
+    assert not list((files / "results").iterdir())
+    assert not list((files / "originals").iterdir())
