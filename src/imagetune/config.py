@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     result_url_ttl: int = Field(
         default=3600, gt=0, description="Seconds a result URL stays valid after it is issued."
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, as a JSON list "
+        '(e.g. ["https://app.example.com"]); none by default: CORS off.',
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024,
