@@ -14,6 +14,7 @@ from imagetune import __version__
 from imagetune.api import files, health, public
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.inspection import Inspector
+from imagetune.api.limits import HeaderLimits
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.jobs.pool import WorkerPool
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
         )
+    app.add_middleware(HeaderLimits)
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)

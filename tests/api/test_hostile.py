@@ -303,3 +303,13 @@ def test_server_is_healthy_after_the_corpus(hostile_server: ServerProcess, key: 
         data={"scale": "1K", "model": "classic"},
     )
     assert response.status_code == 200
+
+
+def test_oversize_headers_are_431(hostile_server: ServerProcess, key: str) -> None:
+    big = post(hostile_server, key, headers={"X-Padding": "a" * 20_000}, data={"scale": "1K"})
+    many = post(
+        hostile_server, key, headers={f"X-{i}": "a" for i in range(200)}, data={"scale": "1K"}
+    )
+    for response in (big, many):
+        assert response.status_code == 431
+        assert response.json() == {"detail": "Request header fields too large"}
