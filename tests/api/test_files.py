@@ -117,3 +117,18 @@ def test_traversal_and_hidden_paths_are_404(shared_server: ServerProcess, path: 
     sig = signer_for(shared_server).sign(path, expires)
     response = httpx.get(f"{shared_server.base_url}{path}?expires={expires}&sig={sig}")
     assert response.status_code == 404
+
+
+def test_keys_and_signatures_never_reach_the_log(
+    shared_server: ServerProcess, client_factory: ClientFactory, result_url: str
+) -> None:
+    client = client_factory(shared_server)
+    key = client.http.headers["Authorization"].split()[1]
+    client.job("00000000-0000-4000-8000-000000000000")
+    assert httpx.get(result_url).status_code == 200
+    sig = parse_qs(urlsplit(result_url).query)["sig"][0]
+    log = shared_server.log()
+    assert "sig=[redacted]" in log  # the download was logged, without its signature
+    assert sig not in log
+    assert key not in log
+    assert key[:12] not in log  # not even the display prefix
