@@ -6,10 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import fresh_postgres_database
 from tests.support import ApiClient, ServerProcess, accounts_for
 
 ServerFactory = Callable[..., ServerProcess]
 ClientFactory = Callable[..., ApiClient]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -47,7 +58,7 @@ def client_factory() -> Iterator[Callable[..., ApiClient]]:
 
     def make(server: ServerProcess, key: str | None = None, user: str | None = None) -> ApiClient:
         if key is None:
-            accounts = accounts_for(server.data_dir)
+            accounts = accounts_for(server.data_dir, server.env.get("IMAGETUNE_DATABASE_URL"))
             if user is None:
                 user = f"user-{uuid.uuid4().hex[:8]}"
                 accounts.create_user(user)

@@ -21,7 +21,11 @@ RETENTION = timedelta(hours=1)
 
 
 def sqlite_sessions(path: Path) -> sessionmaker[Session]:
-    engine = make_engine(f"sqlite:///{path}")
+    return sessions_for(f"sqlite:///{path}")
+
+
+def sessions_for(url: str) -> sessionmaker[Session]:
+    engine = make_engine(url)
     upgrade(engine)
     return make_sessionmaker(engine)
 
@@ -29,8 +33,9 @@ def sqlite_sessions(path: Path) -> sessionmaker[Session]:
 class JobWorld:
     """A database with one user, a store and a queue over it."""
 
-    def __init__(self, path: Path, max_attempts: int = 3) -> None:
-        self.sessions = sqlite_sessions(path)
+    def __init__(self, url: str, max_attempts: int = 3) -> None:
+        self.url = url
+        self.sessions = sessions_for(url)
         self.accounts = Accounts(self.sessions)
         self.user_id = self.accounts.create_user("owner").id
         self.store = SqlJobStore(self.sessions, retention=RETENTION)

@@ -128,10 +128,11 @@ def _process_name(pid: int) -> str:
         return ""
 
 
-def accounts_for(data_dir: Path) -> Accounts:
-    """Accounts on the server's own SQLite file, as the CLI would open it."""
+def accounts_for(data_dir: Path, database_url: str | None = None) -> Accounts:
+    """Accounts in the server's own database (its SQLite file by default), as the CLI
+    would open it."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(f"sqlite:///{data_dir / 'imagetune.db'}")
+    engine = make_engine(database_url or f"sqlite:///{data_dir / 'imagetune.db'}")
     upgrade(engine)
     return Accounts(make_sessionmaker(engine))
 

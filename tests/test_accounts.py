@@ -8,15 +8,16 @@ from sqlalchemy import select
 from imagetune.accounts import Accounts, hash_key
 from imagetune.db.models import ApiKey
 from imagetune.errors import AccountError, InvalidApiKey, UserNotFound
-from tests.factories import sqlite_sessions
+from tests.factories import sessions_for
 
 
 @pytest.fixture
-def accounts(tmp_path: Path) -> Accounts:
-    return Accounts(sqlite_sessions(tmp_path / "accounts.db"))
+def accounts(database_url: str) -> Accounts:
+    return Accounts(sessions_for(database_url))
 
 
-def test_key_is_stored_only_as_hash(accounts: Accounts, tmp_path: Path) -> None:
+def test_key_is_stored_only_as_hash(tmp_path: Path) -> None:
+    accounts = Accounts(sessions_for(f"sqlite:///{tmp_path / 'accounts.db'}"))
     accounts.create_user("alice")
     created = accounts.create_key("alice")
     raw = (tmp_path / "accounts.db").read_bytes()

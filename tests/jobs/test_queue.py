@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from tests.factories import RETENTION, JobWorld
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> JobWorld:
-    return JobWorld(tmp_path / "jobs.db")
+def world(database_url: str) -> JobWorld:
+    return JobWorld(database_url)
 
 
 def test_claims_oldest_first(world: JobWorld) -> None:
@@ -25,15 +24,14 @@ def test_claims_oldest_first(world: JobWorld) -> None:
     assert all(j.state is JobState.RUNNING and j.attempts == 1 for j in claimed if j)
 
 
-def test_concurrent_claims_never_share_a_job(tmp_path: Path) -> None:
-    world = JobWorld(tmp_path / "jobs.db")
+def test_concurrent_claims_never_share_a_job(world: JobWorld) -> None:
     submitted = {world.submit() for _ in range(60)}
     claimed: list[object] = []
     lock = threading.Lock()
 
     def claimer(name: str) -> None:
         # Each thread its own engine and connections, like separate worker processes.
-        engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+        engine = make_engine(world.url)
         queue = SqlJobQueue(make_sessionmaker(engine), max_attempts=3, retention=RETENTION)
         while (job := queue.claim(name)) is not None:
             with lock:

@@ -15,8 +15,8 @@ from tests.factories import RETENTION, JobWorld
 from tests.support import make_image
 
 
-def test_purge_deletes_expired_files_only(tmp_path: Path) -> None:
-    world = JobWorld(tmp_path / "jobs.db")
+def test_purge_deletes_expired_files_only(database_url: str, tmp_path: Path) -> None:
+    world = JobWorld(database_url)
     storage = LocalStorage(tmp_path / "files", signer=UrlSigner(b"k" * 32), public_url="http://h")
     done, failed, running = world.submit(age_seconds=3), world.submit(age_seconds=2), world.submit()
     for job_id in (done, failed, running):
