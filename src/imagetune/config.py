@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; default: SQLite file imagetune.db in the data directory.",
     )
+    storage_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix for an S3-compatible store; default: local files.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible server (MinIO, moto, ...)."
+    )
     public_url: str | None = Field(
         default=None,
         description="Base of result URLs, e.g. https://img.example.com; default from host/port.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -18,7 +19,9 @@ from imagetune.engine.pipeline import EngineConfig, Upscaler
 from imagetune.jobs.queue import JobQueue, SqlJobQueue
 from imagetune.jobs.store import JobStore, SqlJobStore
 from imagetune.signing import UrlSigner, load_or_create_secret
+from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
+from imagetune.storage.s3 import S3Storage
 
 
 @dataclass
@@ -29,7 +32,7 @@ class Services:
     accounts: Accounts
     jobs: JobStore
     queue: JobQueue
-    storage: LocalStorage
+    storage: Storage
 
     def database_ok(self) -> bool:
         try:
@@ -56,11 +59,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         else load_or_create_secret(settings.data_dir)
     )
     retention = timedelta(seconds=settings.retention_seconds)
-    storage = LocalStorage(
-        settings.data_dir / "files",
-        signer=UrlSigner(secret),
-        public_url=settings.resolved_public_url(),
-    )
+    storage = build_storage(settings, UrlSigner(secret))
     return Services(
         settings=settings,
         engine=engine,
@@ -70,6 +69,25 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         queue=SqlJobQueue(sessions, max_attempts=settings.max_attempts, retention=retention),
         storage=storage,
     )
+
+
+def build_storage(settings: Settings, signer: UrlSigner) -> Storage:
+    """Local files under the data directory, or the object store IMAGETUNE_STORAGE_URL
+    names (credentials and region from the standard AWS variables, through boto3)."""
+    if not settings.storage_url:
+        return LocalStorage(
+            settings.data_dir / "files", signer=signer, public_url=settings.resolved_public_url()
+        )
+    parts = urlsplit(settings.storage_url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"IMAGETUNE_STORAGE_URL must be s3://bucket/prefix, not {parts.scheme}")
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint_url, config=Config(signature_version="s3v4")
+    )
+    return S3Storage(client, parts.netloc, parts.path)
 
 
 def build_processor(settings: Settings) -> Processor:

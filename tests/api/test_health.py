@@ -16,6 +16,7 @@ def test_readyz_reports_database_and_workers(shared_server: ServerProcess) -> No
     assert response.json() == {
         "status": "ready",
         "database": True,
+        "storage": True,
         "workers_expected": 2,
         "workers_alive": 2,
     }

@@ -10,8 +10,8 @@ from fastapi.responses import FileResponse
 
 from imagetune.api.deps import ServicesDep
 from imagetune.errors import FileLinkInvalid, FileNotFound
-from imagetune.storage.base import StorageError
-from imagetune.storage.local import validate_key
+from imagetune.storage.base import StorageError, validate_key
+from imagetune.storage.local import LocalStorage
 
 router = APIRouter(tags=["files"])
 
@@ -37,6 +37,8 @@ def get_file(
     if not expires or not expires.isdigit() or not sig:
         raise FileLinkInvalid()
     storage = services.storage
+    if not isinstance(storage, LocalStorage):
+        raise FileNotFound()
     if not storage.verify(key, int(expires), sig):
         raise FileLinkInvalid()
     path = storage.path(key)

@@ -24,15 +24,17 @@ async def healthz() -> HealthResponse:
     responses={503: {"model": ReadinessResponse, "description": "Not ready"}},
 )
 def readyz(request: Request, services: ServicesDep) -> JSONResponse:
-    """The database answers and every configured worker process is running."""
+    """The database and the storage answer, and every configured worker process runs."""
     pool: WorkerPool | None = request.app.state.pool
     expected = pool.size if pool else 0
     alive = pool.alive() if pool else 0
     database = services.database_ok()
-    ready = database and alive == expected
+    storage = services.storage.healthy()
+    ready = database and storage and alive == expected
     body = ReadinessResponse(
         status="ready" if ready else "unavailable",
         database=database,
+        storage=storage,
         workers_expected=expected,
         workers_alive=alive,
     )

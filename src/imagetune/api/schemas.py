@@ -55,5 +55,6 @@ class HealthResponse(BaseModel):
 class ReadinessResponse(BaseModel):
     status: str = Field(description="ready or unavailable")
     database: bool
+    storage: bool
     workers_expected: int
     workers_alive: int

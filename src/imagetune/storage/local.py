@@ -9,22 +9,15 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from imagetune.signing import UrlSigner
-from imagetune.storage.base import StorageError
+from imagetune.storage.base import validate_key
 
 FILES_ROUTE = "/files/"
-
-
-def validate_key(key: str) -> str:
-    """``key`` if it is a canonical relative path: no traversal, empty or hidden parts."""
-    parts = key.split("/")
-    if "\\" in key or "\x00" in key or any(p == "" or p.startswith(".") for p in parts):
-        raise StorageError(f"invalid storage key: {key!r}")
-    return key
 
 
 class LocalStorage:
     def __init__(self, root: Path, *, signer: UrlSigner, public_url: str) -> None:
         self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
         self._signer = signer
         self._public_url = public_url.rstrip("/")
 
@@ -55,6 +48,9 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def healthy(self) -> bool:
+        return self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)
 
     def url(self, key: str, expires_in: int) -> str:
         key = validate_key(key)

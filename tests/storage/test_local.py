@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from imagetune.signing import UrlSigner
-from imagetune.storage.base import StorageError
-from imagetune.storage.local import LocalStorage, validate_key
+from imagetune.storage.base import StorageError, validate_key
+from imagetune.storage.local import LocalStorage
 
 
 @pytest.fixture
