@@ -49,3 +49,10 @@ def test_invalid_values_are_refused() -> None:
         Settings(workers=-1)
     with pytest.raises(ValueError, match="result_url_ttl"):
         Settings(result_url_ttl=0)
+
+
+def test_storage_url_must_name_an_s3_bucket() -> None:
+    assert Settings(storage_url="s3://bucket/prefix").storage_url == "s3://bucket/prefix"
+    for bad in ("file:///tmp/x", "s3://", "bucket/prefix"):
+        with pytest.raises(ValueError, match="s3://bucket"):
+            Settings(storage_url=bad)

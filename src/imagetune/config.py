@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from imagetune.engine.base import Device
@@ -146,6 +147,15 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest original (width x height), checked from the header before decoding.",
     )
+
+    @field_validator("storage_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme != "s3" or not parts.netloc:
+                raise ValueError("must look like s3://bucket or s3://bucket/prefix")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

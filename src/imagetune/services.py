@@ -78,9 +78,7 @@ def build_storage(settings: Settings, signer: UrlSigner) -> Storage:
         return LocalStorage(
             settings.data_dir / "files", signer=signer, public_url=settings.resolved_public_url()
         )
-    parts = urlsplit(settings.storage_url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise ValueError(f"IMAGETUNE_STORAGE_URL must be s3://bucket/prefix, not {parts.scheme}")
+    parts = urlsplit(settings.storage_url)  # checked by Settings: s3://bucket[/prefix]
     import boto3
     from botocore.config import Config
 
