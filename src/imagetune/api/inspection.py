@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import resource
+import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -17,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from imagetune.engine.decode import check_decodable
 from imagetune.errors import InvalidImage
-from imagetune.proctitle import set_process_name
+from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,7 @@ INSPECTOR_PROCESS_NAME = "imagetune-insp"
 
 def _start_inspector(memory_mb: int) -> None:
     set_process_name(INSPECTOR_PROCESS_NAME)
-    if memory_mb:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit_address_space(memory_mb)
 
 
 class Inspector:
@@ -53,9 +51,7 @@ class Inspector:
         """Start the processes now rather than on the first upload."""
         with self._lock:
             pool = self._pool
-        futures = [
-            pool.submit(set_process_name, INSPECTOR_PROCESS_NAME) for _ in range(self._processes)
-        ]
+        futures = [pool.submit(os.getpid) for _ in range(self._processes)]
         for future in futures:
             future.result()
 

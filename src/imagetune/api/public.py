@@ -11,7 +11,7 @@ from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, InspectorDep, ServicesDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.db.models import utcnow
-from imagetune.engine.encode import OutputFormat
+from imagetune.engine.encode import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
 from imagetune.jobs.models import JobState, NewJob, Scale
@@ -56,7 +56,7 @@ def upscale(
     ] = DEFAULT_MODEL,
     output_format: Annotated[
         OutputFormat, Form(description="Extension: png (default), jpeg or webp.")
-    ] = OutputFormat.PNG,
+    ] = DEFAULT_OUTPUT_FORMAT,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
@@ -100,8 +100,8 @@ def get_job(job_id: uuid.UUID, user_id: CurrentUser, services: ServicesDep) -> J
         status=job.state.public,
         image_urls=urls,
         scale=job.scale,
-        model=job.options.get("model", DEFAULT_MODEL),
-        output_format=job.options.get("output_format", OutputFormat.PNG),
+        model=job.model,
+        output_format=job.output_format,
         progress=job.progress,
         error=job.error,
         created_at=job.created_at,

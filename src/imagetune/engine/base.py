@@ -39,6 +39,9 @@ class ProcessedImage:
 
 
 class Processor(Protocol):
+    use_gpu: bool
+    """Whether processing runs on a GPU (decided once, when the processor is built)."""
+
     def process(
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:

@@ -20,6 +20,8 @@ class OutputFormat(StrEnum):
     WEBP = "webp"
 
 
+DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
+
 PNG_COMPRESS_LEVEL = 1
 """zlib level 1: several times faster than the default 6 on 4K photos, files ~10% larger
 (bench/engine_speed.py)."""

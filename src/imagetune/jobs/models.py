@@ -8,6 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from imagetune.engine.encode import DEFAULT_OUTPUT_FORMAT
+from imagetune.engine.models import DEFAULT_MODEL
+
 
 class Scale(StrEnum):
     """Target resolution: the result's longer side in pixels."""
@@ -82,3 +85,11 @@ class JobRecord:
     expires_at: datetime | None = None
     """When the original and results are (or were) deleted."""
     purged_at: datetime | None = None
+
+    @property
+    def model(self) -> str:
+        return str(self.options.get("model", DEFAULT_MODEL))
+
+    @property
+    def output_format(self) -> str:
+        return str(self.options.get("output_format", DEFAULT_OUTPUT_FORMAT))

@@ -8,27 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 import signal
 import time
 from multiprocessing.synchronize import Event
 
 from imagetune.config import Settings
 from imagetune.engine.base import Processor, ProcessRequest, ProgressCallback
-from imagetune.engine.encode import OutputFormat
-from imagetune.engine.models import DEFAULT_MODEL
 from imagetune.engine.runtime import InferenceFailed
 from imagetune.errors import ImagetuneError
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.store import JobStore
-from imagetune.proctitle import set_process_name
+from imagetune.processes import limit_address_space, set_process_name
 from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
 WORKER_PROCESS_NAME = "imagetune-work"
-DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress writes, so a fast tile loop does not hammer the database."""
 
@@ -63,11 +59,7 @@ class Worker:
             original = self._storage.read(job.original_key)
             result = self._processor.process(
                 original,
-                ProcessRequest(
-                    long_side=job.scale.pixels,
-                    model=job.options.get("model", DEFAULT_MODEL),
-                    output_format=job.options.get("output_format", DEFAULT_OUTPUT_FORMAT),
-                ),
+                ProcessRequest(job.scale.pixels, job.model, job.output_format),
                 progress=self._progress_reporter(job),
             )
             key = f"results/{job.id}.{result.extension}"
@@ -128,14 +120,20 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
         os.nice(settings.worker_nice)
     parent = os.getppid()
     services = build_services(settings, migrate=False)
+    processor = build_processor(settings)
+    # Capped once the libraries are loaded; not with a GPU, whose drivers map large
+    # address ranges they never touch.
+    if processor.use_gpu:
+        log.info("GPU worker: no address-space limit")
+    else:
+        limit_address_space(settings.worker_memory_mb)
     worker = Worker(
         worker_id,
         queue=services.queue,
         jobs=services.jobs,
         storage=services.storage,
-        processor=build_processor(settings),
+        processor=processor,
     )
-    limit_memory(settings)
     log.debug("worker %s started", worker_id)
     try:
         # An orphan (parent killed) stops taking jobs: the next server start re-queues.
@@ -144,22 +142,3 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
                 stop.wait(settings.worker_poll_interval)
     finally:
         services.close()
-
-
-def limit_memory(settings: Settings) -> None:
-    """Cap this worker's address space, so a pathological image fails its own job (or,
-    at worst, kills this process) instead of exhausting the machine.
-
-    Set after the libraries are loaded; skipped with a GPU, whose drivers map large
-    address ranges they never touch.
-    """
-    from imagetune.engine.base import Device
-    from imagetune.engine.runtime import gpu_available
-
-    if not settings.worker_memory_mb:
-        return
-    if settings.engine_device is not Device.CPU and gpu_available():
-        log.info("GPU worker: no address-space limit")
-        return
-    limit = settings.worker_memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
