@@ -43,7 +43,9 @@ END $$;
 def _run(sql: str) -> None:
     # Straight to psycopg without parameters: the script holds '%' and ':' that
     # SQLAlchemy's text() and a parameterised execute would both try to interpret.
-    op.get_bind().connection.driver_connection.execute(sql)
+    driver = op.get_bind().connection.driver_connection
+    assert driver is not None
+    driver.execute(sql)
 
 
 def upgrade() -> None:
