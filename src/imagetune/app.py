@@ -17,9 +17,7 @@ from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
-from imagetune.jobs.pool import WorkerPool
-from imagetune.jobs.recovery import recover_unfinished, worker_lock
-from imagetune.jobs.retention import Purger
+from imagetune.jobs.host import run_workers
 from imagetune.services import build_services
 
 log = logging.getLogger(__name__)
@@ -42,13 +40,8 @@ def create_app(settings: Settings) -> FastAPI:
             stack.callback(services.close)
             pool = None
             if settings.resolved_workers > 0:
-                stack.enter_context(worker_lock(settings.data_dir))
-                await run_in_threadpool(recover_unfinished, services.queue)
-                pool = WorkerPool(settings, services.queue, settings.resolved_workers)
-                pool.start()
-                purger = Purger(services.jobs, services.storage, settings.purge_interval)
-                purger.start()
-                stack.callback(purger.stop)
+                workers = run_workers(settings, services, settings.resolved_workers)
+                pool = await run_in_threadpool(stack.enter_context, workers)
             app.state.services = services
             app.state.pool = pool
             inspector = Inspector(
@@ -74,8 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
             try:
                 yield
             finally:
-                if pool:
-                    await run_in_threadpool(pool.stop, settings.shutdown_grace)
+                # Workers get their grace period; not on the event loop.
+                await run_in_threadpool(stack.close)
 
     app = FastAPI(
         title="imagetune",

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from imagetune.engine.base import Device
@@ -73,6 +73,22 @@ class Settings(BaseSettings):
     )
     worker_poll_interval: float = Field(
         default=0.2, gt=0, description="Seconds an idle worker waits before looking for work."
+    )
+    worker_name: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Prefix of this host's worker ids (shown in logs); default: the host name.",
+    )
+    worker_heartbeat_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between a fleet worker's heartbeats (PostgreSQL queue).",
+    )
+    worker_stall_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds without a heartbeat before a fleet worker's job is taken over.",
     )
     worker_nice: int = Field(
         default=5,
@@ -156,6 +172,15 @@ class Settings(BaseSettings):
             if parts.scheme != "s3" or not parts.netloc:
                 raise ValueError("must look like s3://bucket or s3://bucket/prefix")
         return value
+
+    @model_validator(mode="after")
+    def _stall_after_heartbeats(self) -> Settings:
+        if self.worker_stall_timeout < 2 * self.worker_heartbeat_interval:
+            raise ValueError(
+                "IMAGETUNE_WORKER_STALL_TIMEOUT must be at least twice "
+                "IMAGETUNE_WORKER_HEARTBEAT_INTERVAL, or live workers look stalled"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -25,3 +25,7 @@ class RedactSecrets(logging.Filter):
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=FORMAT, force=True)
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
+    if logging.getLogger().level > logging.DEBUG:
+        # Procrastinate logs every job start and end at INFO; the worker's own line says
+        # more (size, time), so keep its warnings and errors only.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)

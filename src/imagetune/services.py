@@ -60,14 +60,39 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     )
     retention = timedelta(seconds=settings.retention_seconds)
     storage = build_storage(settings, UrlSigner(secret))
+    queue = build_queue(settings, engine, sessions, retention)
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         accounts=Accounts(sessions),
-        jobs=SqlJobStore(sessions, retention=retention),
-        queue=SqlJobQueue(sessions, max_attempts=settings.max_attempts, retention=retention),
+        jobs=SqlJobStore(sessions, retention=retention, dispatch=queue.dispatch),
+        queue=queue,
         storage=storage,
+    )
+
+
+def build_queue(
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session], retention: timedelta
+) -> JobQueue:
+    """Procrastinate on PostgreSQL (workers on any number of hosts); otherwise the
+    embedded queue, the jobs table polled by one host's workers."""
+    if engine.dialect.name == "postgresql":
+        from imagetune.jobs.fleet import FleetQueue
+
+        return FleetQueue(
+            sessions,
+            database_url=engine.url.render_as_string(hide_password=False),
+            max_attempts=settings.max_attempts,
+            retention=retention,
+            heartbeat_interval=settings.worker_heartbeat_interval,
+            stall_timeout=settings.worker_stall_timeout,
+        )
+    return SqlJobQueue(
+        sessions,
+        max_attempts=settings.max_attempts,
+        retention=retention,
+        poll_interval=settings.worker_poll_interval,
     )
 
 

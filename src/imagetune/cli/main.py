@@ -26,6 +26,12 @@ app.command()(upscale)
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000]")] = None,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers", help="Run the API alone; jobs run in `imagetune worker` processes."
+        ),
+    ] = False,
 ) -> None:
     """Run the API and the background workers (the embedded default: SQLite, local files)."""
     import uvicorn
@@ -34,7 +40,11 @@ def serve(
     from imagetune.cli.console import how_to_get_a_key
     from imagetune.logs import configure_logging
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, object] = {
+        k: v for k, v in {"host": host, "port": port}.items() if v is not None
+    }
+    if no_workers:
+        overrides["workers"] = 0
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
     how_to_get_a_key(settings)
@@ -45,6 +55,52 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes (jobs at once) [default: available CPUs / engine threads]",
+        ),
+    ] = None,
+) -> None:
+    """Run workers alone, beside `imagetune serve --no-workers` on this or other hosts.
+
+    On PostgreSQL any number of hosts may run workers; on the embedded SQLite file, one.
+    SIGTERM or Ctrl+C lets each worker finish its job (IMAGETUNE_SHUTDOWN_GRACE seconds),
+    then hands back what is left.
+    """
+    import signal
+    import threading
+
+    from imagetune.jobs.host import run_workers
+    from imagetune.jobs.recovery import DataDirBusy
+    from imagetune.logs import configure_logging
+    from imagetune.services import build_services
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    size = concurrency or max(1, settings.resolved_workers)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    services = build_services(settings)
+    try:
+        with run_workers(settings, services, size):
+            typer.echo(
+                f"imagetune worker: {size} process(es) on {services.engine.dialect.name}, "
+                f"queue {type(services.queue).__name__}; stop with Ctrl+C or SIGTERM"
+            )
+            stop.wait()
+            typer.echo("stopping: workers finish the job in hand, then exit")
+    except DataDirBusy as e:
+        typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
 
 
 @db.command("upgrade")

@@ -1,8 +1,11 @@
-"""The pool of worker processes that `imagetune serve` runs beside the API.
+"""The pool of worker processes that `imagetune serve` runs beside the API, and that
+`imagetune worker` runs alone.
 
 A supervisor thread replaces a worker that dies and hands its job back to the queue (the
-attempt counts, so a job that kills workers ends Failed instead of looping). Stopping lets
-workers finish the job in hand for a grace period, then hands back what is left.
+attempt counts, so a job that kills workers ends Failed instead of looping), fails jobs
+past the time limit, and takes back the jobs of stalled workers on other hosts (fleet
+queue). Stopping lets workers finish the job in hand for a grace period, then hands back
+what is left.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import multiprocessing
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +40,9 @@ class WorkerPool:
         self._settings = settings
         self._queue = queue
         self._size = size
+        self._host = settings.worker_name or socket.gethostname()
+        self._next_sweep = 0.0
+        self._lost: list[str] = []
         self._context = multiprocessing.get_context("spawn")
         self._stop = self._context.Event()
         self._slots: list[_Slot] = []
@@ -86,7 +93,9 @@ class WorkerPool:
         timeout = self._settings.job_timeout
         cutoff = datetime.now(UTC) - timedelta(seconds=timeout)
         reason = f"Processing took longer than the {timeout:g} s limit"
-        overdue = set(self._queue.fail_overdue(cutoff, reason))
+        with self._lock:
+            mine = [slot.worker_id for slot in self._slots]
+        overdue = set(self._queue.fail_overdue(cutoff, reason, mine))
         if not overdue:
             return
         with self._lock:
@@ -96,7 +105,7 @@ class WorkerPool:
                     slot.process.kill()
 
     def _spawn(self) -> _Slot:
-        worker_id = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+        worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
         process = self._context.Process(
             target=worker_main,
             args=(self._settings, worker_id, self._stop),
@@ -106,20 +115,40 @@ class WorkerPool:
         process.start()
         return _Slot(worker_id, process)
 
+    def _sweep_stalled(self) -> None:
+        """Every heartbeat interval: take back jobs whose workers, anywhere, went quiet."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._settings.worker_heartbeat_interval
+        self._queue.sweep_stalled()
+
     def _supervise(self) -> None:
         while not self._stopping.wait(SUPERVISE_INTERVAL):
-            self._stop_overdue()
             with self._lock:
                 for index, slot in enumerate(self._slots):
                     if slot.process.is_alive() or self._stopping.is_set():
                         continue
                     slot.process.join()
-                    released = self._queue.release(slot.worker_id, count_attempt=True)
                     log.error(
-                        "worker %s exited with code %s; %d job(s) re-queued, %d failed",
-                        slot.worker_id,
-                        slot.process.exitcode,
-                        released.requeued,
-                        released.failed,
+                        "worker %s exited with code %s", slot.worker_id, slot.process.exitcode
                     )
+                    self._lost.append(slot.worker_id)
                     self._slots[index] = self._spawn()
+            try:
+                self._release_lost()
+                self._stop_overdue()
+                self._sweep_stalled()
+            except Exception:  # the database away for a moment: try again next round
+                log.exception("supervising workers failed")
+
+    def _release_lost(self) -> None:
+        """Hand back the jobs of workers that died (kept for the next round on failure)."""
+        while self._lost:
+            released = self._queue.release(self._lost[0], count_attempt=True)
+            log.error(
+                "worker %s lost: %d job(s) re-queued, %d failed after too many tries",
+                self._lost.pop(0),
+                released.requeued,
+                released.failed,
+            )

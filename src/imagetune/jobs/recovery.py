@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from imagetune.jobs.queue import JobQueue
+from imagetune.jobs.queue import SqlJobQueue
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def worker_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def recover_unfinished(queue: JobQueue) -> None:
+def recover_unfinished(queue: SqlJobQueue) -> None:
     """Re-queue jobs left running by a server that died (the attempt counts)."""
-    released = queue.release(None, count_attempt=True)
+    released = queue.release_all()
     if released.requeued or released.failed:
         log.warning(
             "recovered jobs from an earlier run: %d re-queued, %d failed after too many tries",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -59,12 +60,23 @@ def to_record(job: Job) -> JobRecord:
     )
 
 
-class SqlJobStore:
-    """Job records in SQL. In the embedded queue the row itself is the queue entry."""
+Dispatch = Callable[[Session, uuid.UUID], None]
+"""Hands a new job to the queue inside the transaction that records it (JobQueue.dispatch)."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, retention: timedelta) -> None:
+
+class SqlJobStore:
+    """Job records in SQL."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        retention: timedelta,
+        dispatch: Dispatch | None = None,
+    ) -> None:
         self._sessions = sessions
         self._retention = retention
+        self._dispatch = dispatch
 
     def create(self, job: NewJob) -> None:
         with self._sessions.begin() as session:
@@ -82,6 +94,10 @@ class SqlJobStore:
                     created_at=utcnow(),
                 )
             )
+            if self._dispatch:
+                # One transaction: never a job without a queue entry, or the reverse.
+                session.flush()
+                self._dispatch(session, job.id)
 
     def get(self, job_id: uuid.UUID) -> JobRecord | None:
         with self._sessions() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from multiprocessing.synchronize import Event
 
@@ -17,7 +18,6 @@ from imagetune.engine.base import Processor, ProcessRequest, ProgressCallback
 from imagetune.engine.runtime import InferenceFailed
 from imagetune.errors import ImagetuneError
 from imagetune.jobs.models import JobRecord
-from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.store import JobStore
 from imagetune.processes import limit_address_space, set_process_name
 from imagetune.storage.base import Storage
@@ -30,28 +30,12 @@ PROGRESS_INTERVAL = 0.5
 
 
 class Worker:
-    def __init__(
-        self,
-        worker_id: str,
-        *,
-        queue: JobQueue,
-        jobs: JobStore,
-        storage: Storage,
-        processor: Processor,
-    ) -> None:
-        self.worker_id = worker_id
-        self._queue = queue
+    """Runs one job: original in, result out, the row finished either way."""
+
+    def __init__(self, *, jobs: JobStore, storage: Storage, processor: Processor) -> None:
         self._jobs = jobs
         self._storage = storage
         self._processor = processor
-
-    def run_one(self) -> bool:
-        """Claim and run the oldest queued job; False when the queue was empty."""
-        job = self._queue.claim(self.worker_id)
-        if job is None:
-            return False
-        self.execute(job)
-        return True
 
     def execute(self, job: JobRecord) -> None:
         started = time.monotonic()
@@ -62,6 +46,7 @@ class Worker:
                 ProcessRequest(job.scale.pixels, job.model, job.output_format),
                 progress=self._progress_reporter(job),
             )
+            # Derived from the job id: a job delivered twice overwrites, never adds.
             key = f"results/{job.id}.{result.extension}"
             self._storage.write(key, result.data)
         except Exception as e:
@@ -107,6 +92,27 @@ def failure_reason(e: Exception) -> str:
     return f"Processing error: {type(e).__name__}: {e}"
 
 
+STOP_CHECK_INTERVAL = 0.5
+
+
+def _stop_signal(stop: Event) -> threading.Event:
+    """Set when the parent asks (``stop``), when the parent dies, or on SIGTERM: each
+    means "finish the job in hand, then exit". SIGINT is ignored: Ctrl+C reaches the
+    whole process group, and the parent decides when workers stop."""
+    stopping = threading.Event()
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+    def watch() -> None:
+        while not stopping.is_set():
+            if stop.wait(STOP_CHECK_INTERVAL) or os.getppid() != parent:
+                stopping.set()
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    return stopping
+
+
 def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
     """Entry point of a worker process."""
     from imagetune.logs import configure_logging
@@ -114,11 +120,9 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
 
     configure_logging(settings.log_level)
     set_process_name(WORKER_PROCESS_NAME)
-    # Ctrl+C reaches the whole process group; the parent decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stopping = _stop_signal(stop)
     if settings.worker_nice:
         os.nice(settings.worker_nice)
-    parent = os.getppid()
     services = build_services(settings, migrate=False)
     processor = build_processor(settings)
     # Capped once the libraries are loaded; not with a GPU, whose drivers map large
@@ -127,18 +131,9 @@ def worker_main(settings: Settings, worker_id: str, stop: Event) -> None:
         log.info("GPU worker: no address-space limit")
     else:
         limit_address_space(settings.worker_memory_mb)
-    worker = Worker(
-        worker_id,
-        queue=services.queue,
-        jobs=services.jobs,
-        storage=services.storage,
-        processor=processor,
-    )
+    worker = Worker(jobs=services.jobs, storage=services.storage, processor=processor)
     log.debug("worker %s started", worker_id)
     try:
-        # An orphan (parent killed) stops taking jobs: the next server start re-queues.
-        while not stop.is_set() and os.getppid() == parent:
-            if not worker.run_one():
-                stop.wait(settings.worker_poll_interval)
+        services.queue.consume(worker_id, worker.execute, stopping)
     finally:
         services.close()
