@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.databases import fresh_postgres_database
-from tests.support import ApiClient, ServerProcess, accounts_for
+from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
+
+pytest_plugins = ["tests.objectstores"]
 
 ServerFactory = Callable[..., ServerProcess]
+WorkerFactory = Callable[..., WorkerHost]
 ClientFactory = Callable[..., ApiClient]
 
 
@@ -28,8 +31,10 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """Start real servers; each is stopped (or already killed) at the end of the test."""
     started: list[ServerProcess] = []
 
-    def start(data_dir: Path | None = None, **env: str) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / "data", env=env)
+    def start(
+        data_dir: Path | None = None, *, args: tuple[str, ...] = (), **env: str
+    ) -> ServerProcess:
+        server = ServerProcess(data_dir or tmp_path / "data", env=env, args=args)
         started.append(server)
         return server.start()
 
@@ -37,6 +42,23 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     for server in started:
         server.kill()
         server.assert_no_server_errors()
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start `imagetune worker` hosts; each is killed at the end of the test."""
+    started: list[WorkerHost] = []
+
+    def start(
+        name: str, data_dir: Path | None = None, concurrency: int = 1, **env: str
+    ) -> WorkerHost:
+        host = WorkerHost(data_dir or tmp_path / "data", name, env=env, concurrency=concurrency)
+        started.append(host)
+        return host.start()
+
+    yield start
+    for host in started:
+        host.kill()
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ class ServerProcess:
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,7 +59,7 @@ class ServerProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "imagetune", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "imagetune", "serve", "--port", str(self.port), *self.args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -119,6 +120,61 @@ class ServerProcess:
             for pid in children.read_text().split()
         ]
         return [p for p in pids if _process_name(p) == WORKER_PROCESS_NAME]
+
+
+@dataclass
+class WorkerHost:
+    """``imagetune worker`` run as an operator runs it on a worker machine."""
+
+    data_dir: Path
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 1
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"worker-{self.name}.log"
+
+    def start(self) -> WorkerHost:
+        env = {
+            **os.environ,
+            "IMAGETUNE_DATA_DIR": str(self.data_dir),
+            "IMAGETUNE_LOG_LEVEL": "info",
+            "IMAGETUNE_WORKER_NAME": self.name,
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        command = [sys.executable, "-m", "imagetune", "worker"]
+        self.process = subprocess.Popen(
+            [*command, "--concurrency", str(self.concurrency)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while "imagetune worker:" not in self.log():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited at start:\n{self.log()}")
+            assert time.monotonic() < deadline, f"worker not started:\n{self.log()}"
+            time.sleep(0.1)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, as a service manager stops it; the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """kill -9 of the host's every process, as when its machine dies."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
 def _process_name(pid: int) -> str:

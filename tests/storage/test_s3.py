@@ -10,7 +10,7 @@ import pytest
 
 from imagetune.storage.base import StorageError
 from imagetune.storage.s3 import MAX_PRESIGN_SECONDS, S3Storage
-from tests.storage.conftest import S3_ENV
+from tests.objectstores import S3_ENV
 from tests.support import make_image, open_image
 
 

@@ -1,3 +1,5 @@
+"""S3-compatible storage for tests: moto's standalone server, driven over HTTP."""
+
 from __future__ import annotations
 
 import uuid
