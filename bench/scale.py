@@ -21,7 +21,6 @@ written by the database's clients) it reports:
 from __future__ import annotations
 
 import argparse
-import io
 import shlex
 import statistics
 import sys
@@ -33,25 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-from PIL import Image
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServerProcess, WorkerHost, accounts_for
+from tests.support import ServerProcess, WorkerHost, accounts_for, make_image
 
 from imagetune.db.engine import normalize_url
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def sample_png() -> bytes:
-    rng = np.random.default_rng(0)
-    pixels = np.clip(rng.normal(128, 40, (192, 256, 3)), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def seconds(later: str, earlier: str) -> float:
@@ -68,7 +57,7 @@ class Bench:
         self.http = httpx.Client(
             base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
         )
-        self.image = sample_png()
+        self.image = make_image((256, 192))
 
     def submit(self) -> str:
         response = self.http.post(

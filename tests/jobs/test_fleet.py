@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from imagetune.db.engine import make_engine
 from tests.conftest import ClientFactory, ServerFactory, WorkerFactory
 from tests.databases import fresh_postgres_database
 from tests.objectstores import S3_ENV
-from tests.support import ApiClient, make_image, open_image
+from tests.support import ApiClient, WorkerHost, make_image, open_image
 
 pytestmark = pytest.mark.slow
 
@@ -118,43 +119,52 @@ def test_two_apis_and_three_workers_lose_nothing_when_a_worker_dies(
         api.assert_no_server_errors()
 
 
-def test_sigterm_lets_a_worker_finish_its_job(
+@dataclass
+class OneBusyHost:
+    """An API node and one worker host on PostgreSQL, the host in the middle of a job."""
+
+    client: ApiClient
+    host: WorkerHost
+    engine: Engine
+    job_id: str
+
+
+@pytest.fixture
+def busy_host(
+    request: pytest.FixtureRequest,
     server_factory: ServerFactory,
     client_factory: ClientFactory,
     worker_factory: WorkerFactory,
     postgres: tuple[str, Engine],
-) -> None:
+) -> OneBusyHost:
     url, engine = postgres
     api = server_factory(args=("--no-workers",), IMAGETUNE_DATABASE_URL=url)
     client = client_factory(api)
-    host = worker_factory("w1", IMAGETUNE_DATABASE_URL=url, IMAGETUNE_SHUTDOWN_GRACE="120")
+    host = worker_factory("w1", IMAGETUNE_DATABASE_URL=url, IMAGETUNE_SHUTDOWN_GRACE=request.param)
     job_id = client.submit(make_image(BIG), "4K").json()["job_id"]
     wait_running(engine, job_id)
-
-    assert host.stop() == 0
-    assert client.job(job_id).json()["status"] == "Succeed"  # finished before exiting
-    assert job_row(engine, job_id)["attempts"] == 1
+    return OneBusyHost(client, host, engine, job_id)
 
 
+@pytest.mark.parametrize("busy_host", ["120"], indirect=True)
+def test_sigterm_lets_a_worker_finish_its_job(busy_host: OneBusyHost) -> None:
+    assert busy_host.host.stop() == 0
+    # Finished before the host exited.
+    assert busy_host.client.job(busy_host.job_id).json()["status"] == "Succeed"
+    assert job_row(busy_host.engine, busy_host.job_id)["attempts"] == 1
+
+
+@pytest.mark.parametrize("busy_host", ["0.5"], indirect=True)
 def test_sigterm_past_the_grace_period_hands_the_job_back(
-    server_factory: ServerFactory,
-    client_factory: ClientFactory,
-    worker_factory: WorkerFactory,
-    postgres: tuple[str, Engine],
+    busy_host: OneBusyHost, worker_factory: WorkerFactory, postgres: tuple[str, Engine]
 ) -> None:
-    url, engine = postgres
-    api = server_factory(args=("--no-workers",), IMAGETUNE_DATABASE_URL=url)
-    client = client_factory(api)
-    host = worker_factory("w1", IMAGETUNE_DATABASE_URL=url, IMAGETUNE_SHUTDOWN_GRACE="0.5")
-    job_id = client.submit(make_image(BIG), "4K").json()["job_id"]
-    wait_running(engine, job_id)
-
-    assert host.stop() == 0
+    engine, job_id = busy_host.engine, busy_host.job_id
+    assert busy_host.host.stop() == 0
     assert job_row(engine, job_id) == {"state": "queued", "attempts": 0, "worker_id": None}
-    assert "handed 1 unfinished job(s) back" in host.log()
+    assert "handed 1 unfinished job(s) back" in busy_host.host.log()
 
-    worker_factory("w2", IMAGETUNE_DATABASE_URL=url)
-    assert client.wait(job_id, timeout=120)["status"] == "Succeed"
+    worker_factory("w2", IMAGETUNE_DATABASE_URL=postgres[0])
+    assert busy_host.client.wait(job_id, timeout=120)["status"] == "Succeed"
     assert job_row(engine, job_id)["attempts"] == 1
 
 
