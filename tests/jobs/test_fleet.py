@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
-from imagetune.db.engine import make_engine
+from imagetune.db.engine import make_engine, normalize_url
 from tests.conftest import ClientFactory, ServerFactory, WorkerFactory
-from tests.databases import fresh_postgres_database
+from tests.databases import POSTGRES_URL, fresh_postgres_database
 from tests.objectstores import S3_ENV
 from tests.support import ApiClient, WorkerHost, make_image, open_image
 
@@ -203,3 +203,35 @@ def test_worker_command_on_the_embedded_database(
     # SQLite lives on one host: a second worker host on the same data is refused.
     with pytest.raises(RuntimeError, match="another imagetune server is running workers"):
         worker_factory("w2")
+
+
+def test_a_worker_host_rides_out_a_database_outage(
+    server_factory: ServerFactory,
+    client_factory: ClientFactory,
+    worker_factory: WorkerFactory,
+    postgres: tuple[str, Engine],
+) -> None:
+    url, _ = postgres
+    env = {**FAST_HEARTBEATS, "IMAGETUNE_DATABASE_URL": url}
+    api = server_factory(args=("--no-workers",), **env)
+    client = client_factory(api)
+    host = worker_factory("w1", **env)
+    name = url.rpartition("/")[2]
+    admin = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        # The database refuses connections and drops every open one, for five seconds.
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        time.sleep(5)
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+    admin.dispose()
+
+    job = client.upscale(make_image((60, 40)), "1K")
+    assert job["status"] == "Succeed", job
+    assert host.process is not None
+    assert host.process.poll() is None
+    # The supervisor reported the outage once (and its end), not twice a second.
+    assert host.log().count("supervising workers failed") <= 1

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
 
@@ -27,12 +27,27 @@ from imagetune.jobs.worker import worker_main
 log = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL = 0.5
+QUICK_DEATH = 10.0
+"""A worker that dies younger than this (seconds) counts towards the respawn back-off."""
+MAX_RESPAWN_DELAY = 30.0
 
 
 @dataclass
 class _Slot:
     worker_id: str
     process: SpawnProcess
+    started: float = field(default_factory=time.monotonic)
+    respawn_at: float | None = None
+    """Set once the death is handled: when to replace it."""
+
+
+def respawn_delay(quick_deaths: int) -> float:
+    """Seconds before replacing a worker after ``quick_deaths`` deaths in a row, each soon
+    after its start: none for the first (a job that killed it), then 1, 2, 4 ... 30, so a
+    worker that cannot start (database unreachable, say) is not respawned twice a second."""
+    if quick_deaths <= 1:
+        return 0.0
+    return min(MAX_RESPAWN_DELAY, 2.0 ** (quick_deaths - 2))
 
 
 class WorkerPool:
@@ -43,6 +58,8 @@ class WorkerPool:
         self._host = settings.worker_name or socket.gethostname()
         self._next_sweep = 0.0
         self._lost: list[str] = []
+        self._quick_deaths = 0
+        self._failing = False
         self._context = multiprocessing.get_context("spawn")
         self._stop = self._context.Event()
         self._slots: list[_Slot] = []
@@ -129,18 +146,36 @@ class WorkerPool:
                 for index, slot in enumerate(self._slots):
                     if slot.process.is_alive() or self._stopping.is_set():
                         continue
-                    slot.process.join()
-                    log.error(
-                        "worker %s exited with code %s", slot.worker_id, slot.process.exitcode
-                    )
-                    self._lost.append(slot.worker_id)
-                    self._slots[index] = self._spawn()
+                    if slot.respawn_at is None:
+                        self._handle_death(slot)
+                    if time.monotonic() >= (slot.respawn_at or 0.0):
+                        self._slots[index] = self._spawn()
             try:
                 self._release_lost()
                 self._stop_overdue()
                 self._sweep_stalled()
-            except Exception:  # the database away for a moment: try again next round
-                log.exception("supervising workers failed")
+            except Exception:  # the database away for a while: try again next round
+                if not self._failing:  # once per outage, not twice a second
+                    log.exception("supervising workers failed; retrying until it works")
+                self._failing = True
+            else:
+                if self._failing:
+                    log.warning("supervising workers works again")
+                self._failing = False
+
+    def _handle_death(self, slot: _Slot) -> None:
+        slot.process.join()
+        now = time.monotonic()
+        self._quick_deaths = self._quick_deaths + 1 if now - slot.started < QUICK_DEATH else 0
+        delay = respawn_delay(self._quick_deaths)
+        slot.respawn_at = now + delay
+        log.error(
+            "worker %s exited with code %s%s",
+            slot.worker_id,
+            slot.process.exitcode,
+            f"; replacing it in {delay:g} s" if delay else "",
+        )
+        self._lost.append(slot.worker_id)
 
     def _release_lost(self) -> None:
         """Hand back the jobs of workers that died (kept for the next round on failure)."""
