@@ -172,7 +172,7 @@ class FleetQueue:
             )
         total = NOTHING_RELEASED
         for entry in stalled:
-            total += self._hand_back(entry["id"], uuid.UUID(entry["lock"]))
+            total += self._hand_back(entry["id"], uuid.UUID(entry["args"]["job_id"]))
         if total.requeued or total.failed:
             log.warning(
                 "took back jobs of stalled workers: %d re-queued, %d failed after too many tries",
