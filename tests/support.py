@@ -31,6 +31,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def launch(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``imagetune ARGS`` in a session of its own (so a kill can take its whole process
+    group), logging at info to ``log_path``."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "imagetune", *args],
+            env={**os.environ, "IMAGETUNE_LOG_LEVEL": "info", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @dataclass
 class ServerProcess:
     """``imagetune serve`` run exactly as a user runs it, on a free loopback port."""
@@ -50,20 +63,10 @@ class ServerProcess:
         return self.data_dir.parent / f"server-{self.port}.log"
 
     def start(self) -> ServerProcess:
-        env = {
-            **os.environ,
-            "IMAGETUNE_DATA_DIR": str(self.data_dir),
-            "IMAGETUNE_LOG_LEVEL": "info",
-            "IMAGETUNE_SHUTDOWN_GRACE": "2",
-            **self.env,
-        }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imagetune", "serve", "--port", str(self.port), *self.args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = launch(
+            ["serve", "--port", str(self.port), *self.args],
+            {"IMAGETUNE_DATA_DIR": str(self.data_dir), "IMAGETUNE_SHUTDOWN_GRACE": "2", **self.env},
+            self.log_path,
         )
         self._wait_ready()
         return self
@@ -137,21 +140,14 @@ class WorkerHost:
         return self.data_dir.parent / f"worker-{self.name}.log"
 
     def start(self) -> WorkerHost:
-        env = {
-            **os.environ,
-            "IMAGETUNE_DATA_DIR": str(self.data_dir),
-            "IMAGETUNE_LOG_LEVEL": "info",
-            "IMAGETUNE_WORKER_NAME": self.name,
-            **self.env,
-        }
-        log = self.log_path.open("ab")
-        command = [sys.executable, "-m", "imagetune", "worker"]
-        self.process = subprocess.Popen(
-            [*command, "--concurrency", str(self.concurrency)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = launch(
+            ["worker", "--concurrency", str(self.concurrency)],
+            {
+                "IMAGETUNE_DATA_DIR": str(self.data_dir),
+                "IMAGETUNE_WORKER_NAME": self.name,
+                **self.env,
+            },
+            self.log_path,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while "imagetune worker:" not in self.log():
