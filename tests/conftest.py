@@ -32,9 +32,15 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     started: list[ServerProcess] = []
 
     def start(
-        data_dir: Path | None = None, *, args: tuple[str, ...] = (), **env: str
+        data_dir: Path | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        processor: str | None = None,
+        **env: str,
     ) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / "data", env=env, args=args)
+        server = ServerProcess(
+            data_dir or tmp_path / "data", env=env, args=args, processor=processor
+        )
         started.append(server)
         return server.start()
 
@@ -50,9 +56,19 @@ def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
     started: list[WorkerHost] = []
 
     def start(
-        name: str, data_dir: Path | None = None, concurrency: int = 1, **env: str
+        name: str,
+        data_dir: Path | None = None,
+        concurrency: int = 1,
+        processor: str | None = None,
+        **env: str,
     ) -> WorkerHost:
-        host = WorkerHost(data_dir or tmp_path / "data", name, env=env, concurrency=concurrency)
+        host = WorkerHost(
+            data_dir or tmp_path / "data",
+            name,
+            env=env,
+            concurrency=concurrency,
+            processor=processor,
+        )
         started.append(host)
         return host.start()
 

@@ -18,11 +18,11 @@ import numpy as np
 from PIL import Image
 
 from imagetune.accounts import Accounts
-from imagetune.db.engine import make_engine, make_sessionmaker
-from imagetune.db.migrate import upgrade
-from imagetune.jobs.worker import WORKER_PROCESS_NAME
+from imagetune.db.database import open_database
+from imagetune.hosting.worker_process import WORKER_PROCESS_NAME
 
 START_TIMEOUT = 30.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -31,13 +31,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def launch(
+    args: list[str], env: dict[str, str], log_path: Path, processor: str | None = None
+) -> subprocess.Popen[bytes]:
     """``imagetune ARGS`` in a session of its own (so a kill can take its whole process
-    group), logging at info to ``log_path``."""
+    group), logging at info to ``log_path``.
+
+    With ``processor`` (a tests.processors spec such as ``sleep:5``), the same command runs
+    through tests.fake_imagetune, its workers' processor swapped for one that takes a
+    chosen time; without, it is imagetune exactly as users run it, real engine included.
+    """
+    module = "imagetune" if processor is None else "tests.fake_imagetune"
+    extra = {} if processor is None else {"IMAGETUNE_TEST_PROCESSOR": processor}
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "imagetune", *args],
-            env={**os.environ, "IMAGETUNE_LOG_LEVEL": "info", **env},
+            [sys.executable, "-m", module, *args],
+            env={**os.environ, "IMAGETUNE_LOG_LEVEL": "info", **extra, **env},
+            cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -52,6 +62,8 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     args: tuple[str, ...] = ()
+    processor: str | None = None
+    """A tests.processors spec for the workers; None: the real engine."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,6 +79,7 @@ class ServerProcess:
             ["serve", "--port", str(self.port), *self.args],
             {"IMAGETUNE_DATA_DIR": str(self.data_dir), "IMAGETUNE_SHUTDOWN_GRACE": "2", **self.env},
             self.log_path,
+            self.processor,
         )
         self._wait_ready()
         return self
@@ -133,6 +146,7 @@ class WorkerHost:
     name: str
     env: dict[str, str] = field(default_factory=dict)
     concurrency: int = 1
+    processor: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -148,6 +162,7 @@ class WorkerHost:
                 **self.env,
             },
             self.log_path,
+            self.processor,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while "imagetune worker:" not in self.log():
@@ -184,9 +199,8 @@ def accounts_for(data_dir: Path, database_url: str | None = None) -> Accounts:
     """Accounts in the server's own database (its SQLite file by default), as the CLI
     would open it."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(database_url or f"sqlite:///{data_dir / 'imagetune.db'}")
-    upgrade(engine)
-    return Accounts(make_sessionmaker(engine))
+    database = open_database(database_url or f"sqlite:///{data_dir / 'imagetune.db'}")
+    return Accounts(database.sessions)
 
 
 def make_image(

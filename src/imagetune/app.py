@@ -10,15 +10,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from imagetune import __version__
-from imagetune.api import files, health, public
+from imagetune import __version__, wiring
+from imagetune.accounts import Accounts
+from imagetune.api import health, public
 from imagetune.api.errors import install_error_handlers
+from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
-from imagetune.jobs.host import run_workers
-from imagetune.services import build_services
+from imagetune.hosting.host import run_workers
+from imagetune.hosting.worker_process import ProcessorFactory
+from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +33,26 @@ Authenticate every `/public/v1` request with `Authorization: Bearer <api key>`.
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API, plus the worker processes when ``settings.resolved_workers`` > 0."""
+def create_app(
+    settings: Settings, processor_factory: ProcessorFactory = wiring.processor
+) -> FastAPI:
+    """The API, plus the worker processes when ``settings.resolved_workers`` > 0; they run
+    jobs through what ``processor_factory`` builds (the engine, unless a test says)."""
+    local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE)
+    storage: Storage = local or wiring.object_storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
-            services = await run_in_threadpool(build_services, settings)
-            stack.callback(services.close)
+            database = await run_in_threadpool(wiring.database, settings)
+            stack.callback(database.close)
+            jobs = wiring.jobs(settings, database)
             pool = None
             if settings.resolved_workers > 0:
-                workers = run_workers(settings, services, settings.resolved_workers)
+                workers = run_workers(
+                    settings, jobs, storage, settings.resolved_workers, processor_factory
+                )
                 pool = await run_in_threadpool(stack.enter_context, workers)
-            app.state.services = services
-            app.state.pool = pool
             inspector = Inspector(
                 processes=settings.inspector_processes,
                 memory_mb=settings.inspector_memory_mb,
@@ -52,12 +61,18 @@ def create_app(settings: Settings) -> FastAPI:
             )
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
+            app.state.settings = settings
+            app.state.database = database
+            app.state.accounts = Accounts(database.sessions)
+            app.state.jobs = jobs.store
+            app.state.storage = storage
+            app.state.pool = pool
             app.state.inspector = inspector
             app.state.quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
                 if settings.rate_limit_per_minute
                 else None,
-                jobs=services.jobs,
+                jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,
             )
@@ -88,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
-    app.include_router(files.router)
+    if local is not None:
+        app.include_router(files_router(local))
     app.include_router(health.router)
     return app

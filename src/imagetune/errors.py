@@ -1,8 +1,17 @@
-"""Domain errors. Each carries the HTTP status and the public message clients see."""
+"""Domain errors, and the one table of what a client is told when a job fails.
+
+Every error carries a public message (``detail``: what a client sees in a response's
+``detail`` or a job's ``error``, written for people and stable) and an internal one
+(``internal``: for the log, may hold library or system text). No text from Pillow, ncnn,
+SQLAlchemy, boto3 or the operating system is ever a public message.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
+
+from imagetune.engine.errors import OutOfMemory, TimedOut
 
 
 class ImagetuneError(Exception):
@@ -12,9 +21,11 @@ class ImagetuneError(Exception):
     detail: str = "Internal error"
     headers: ClassVar[dict[str, str] | None] = None
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, internal: str | None = None) -> None:
         if detail is not None:
             self.detail = detail
+        self.internal = internal or self.detail
+        """What the log says: the public message's cause, with any library text."""
         super().__init__(self.detail)
 
     def response_headers(self) -> dict[str, str] | None:
@@ -40,13 +51,16 @@ class JobNotFound(ImagetuneError):
 
 
 class InvalidImage(ImagetuneError):
-    """The upload cannot be decoded as a supported image."""
+    """The upload cannot be decoded as a supported image (raised by the engine too)."""
 
     status_code = 400
     detail = "Invalid image file"
 
-    def __init__(self, reason: str | None = None) -> None:
-        super().__init__(f"Invalid image file: {reason}" if reason else None)
+    def __init__(self, reason: str | None = None, *, internal: str | None = None) -> None:
+        public = f"Invalid image file: {reason}" if reason else None
+        super().__init__(
+            public, internal=f"{public or self.detail} ({internal})" if internal else None
+        )
 
 
 class UploadTooLarge(ImagetuneError):
@@ -82,3 +96,45 @@ class FileNotFound(ImagetuneError):
 
 class AccountError(Exception):
     """A user or key operation that cannot be done (CLI-facing; message says why)."""
+
+
+# -- why a job failed, in the words a client may show to a person
+
+ORIGINAL_MISSING = "The original image is no longer stored"
+OUT_OF_MEMORY = "Not enough memory to process this image"
+PROCESSING_FAILED = "The image could not be processed"
+
+
+def took_too_long(limit: float) -> str:
+    return f"Processing took longer than the {limit:g} s limit"
+
+
+def interrupted(times: int) -> str:
+    return f"Processing was interrupted {times} times (worker lost mid-job); giving up"
+
+
+def _own_detail(error: BaseException) -> str:
+    return error.detail if isinstance(error, ImagetuneError) else PROCESSING_FAILED
+
+
+def _deadline(error: BaseException) -> str:
+    return took_too_long(error.limit) if isinstance(error, TimedOut) else PROCESSING_FAILED
+
+
+JOB_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], str]], ...] = (
+    (ImagetuneError, _own_detail),
+    (FileNotFoundError, lambda _: ORIGINAL_MISSING),
+    (OutOfMemory, lambda _: OUT_OF_MEMORY),
+    (MemoryError, lambda _: OUT_OF_MEMORY),
+    (TimedOut, _deadline),
+)
+"""Exception type -> the job's public ``error``, first match wins. Anything not listed is a
+fault of ours, not of the image: the client gets PROCESSING_FAILED, the log the cause."""
+
+
+def job_failure(error: BaseException) -> str:
+    """The public ``error`` of a job that ended with ``error``."""
+    for kind, message in JOB_FAILURES:
+        if isinstance(error, kind):
+            return message(error)
+    return PROCESSING_FAILED

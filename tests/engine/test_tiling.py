@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 
+from imagetune.engine.errors import OutOfMemory
 from imagetune.engine.networks import NETWORKS
 from imagetune.engine.runtime import FloatImage, InferenceFailed, Network
 from imagetune.engine.tiling import count_tiles, store, tile_grid, upscale_tiled
@@ -55,7 +56,7 @@ def test_gives_up_below_the_smallest_tile(real_photo: FloatImage) -> None:
     def always_fails(tile: FloatImage) -> FloatImage:
         raise InferenceFailed("no memory at all")
 
-    with pytest.raises(InferenceFailed):
+    with pytest.raises(OutOfMemory):
         upscale_tiled(
             real_photo, always_fails, scale=4, tile=64, overlap=8,
             out=np.empty((600, 800, 3), np.uint8),

@@ -15,16 +15,17 @@ from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from imagetune.db.models import Job
-from imagetune.engine.pipeline import EngineConfig, Upscaler
+from imagetune.engine.models import ModelName
 from imagetune.jobs.fleet import QUEUE_NAME, FleetQueue, libpq_conninfo
-from imagetune.jobs.models import JobState, NewJob, Scale
-from imagetune.jobs.queue import Released
-from imagetune.jobs.store import SqlJobStore
+from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
+from imagetune.jobs.states import Released
+from imagetune.jobs.store import JobStore
 from imagetune.jobs.worker import Worker
 from imagetune.signing import UrlSigner
 from imagetune.storage.local import LocalStorage
 from tests.databases import fresh_postgres_database
-from tests.factories import RETENTION, JobWorld
+from tests.factories import JobWorld
+from tests.processors import TimedProcessor
 from tests.support import make_image
 
 
@@ -34,14 +35,10 @@ class FleetWorld(JobWorld):
     def __init__(self, url: str, max_attempts: int = 3) -> None:
         super().__init__(url, max_attempts)
         self.fleet = FleetQueue(
-            self.sessions,
-            database_url=url,
-            max_attempts=max_attempts,
-            retention=RETENTION,
-            heartbeat_interval=1,
-            stall_timeout=3,
+            self.states, database_url=url, heartbeat_interval=1, stall_timeout=3
         )
-        self.store = SqlJobStore(self.sessions, retention=RETENTION, dispatch=self.fleet.dispatch)
+        self.queue = self.fleet  # type: ignore[assignment]
+        self.store = JobStore(self.states, self.fleet.dispatch)
 
     def entries(self) -> list[dict[str, Any]]:
         """Procrastinate's queue entries."""
@@ -102,7 +99,7 @@ def test_a_rolled_back_submission_leaves_neither(fleet: FleetWorld) -> None:
         fleet.fleet.dispatch(session, job_id)
         raise RuntimeError("the request failed after the entry was deferred")
 
-    store = SqlJobStore(fleet.sessions, retention=RETENTION, dispatch=dispatch_then_fail)
+    store = JobStore(fleet.states, dispatch_then_fail)
     job_id = uuid.uuid4()
     with pytest.raises(RuntimeError):
         store.create(NewJob(job_id, fleet.user_id, Scale.K1, f"originals/{job_id}"))
@@ -112,27 +109,35 @@ def test_a_rolled_back_submission_leaves_neither(fleet: FleetWorld) -> None:
 
 def test_repeated_delivery_does_nothing_and_status_never_moves_back(fleet: FleetWorld) -> None:
     job_id = fleet.submit()
-    assert fleet.fleet.start(job_id, "host-a:1") is not None
-    assert fleet.store.mark_succeeded(job_id, [f"results/{job_id}.png"])
+    assert fleet.fleet.claim("host-a:1", job_id) is not None
+    assert fleet.states.succeed(job_id, [f"results/{job_id}.png"])
     finished = fleet.store.get(job_id)
 
-    assert fleet.fleet.start(job_id, "host-b:1") is None
+    assert fleet.fleet.claim("host-b:1", job_id) is None
     assert fleet.store.get(job_id) == finished
-    assert not fleet.store.mark_failed(job_id, "late failure from a presumed-dead worker")
+    assert not fleet.states.fail(job_id, "late failure from a presumed-dead worker")
     assert fleet.state(job_id) is JobState.SUCCEEDED
 
 
 def test_a_job_run_twice_yields_one_result(fleet: FleetWorld, tmp_path: Path) -> None:
-    storage = LocalStorage(tmp_path / "files", signer=UrlSigner(b"k" * 32), public_url="http://x")
+    storage = LocalStorage(
+        tmp_path / "files", signer=UrlSigner(b"k" * 32), public_url="http://x", route="/files/"
+    )
     job_id = uuid.uuid4()
     storage.write(f"originals/{job_id}", make_image((40, 30)))
     fleet.store.create(
-        NewJob(job_id, fleet.user_id, Scale.K1, f"originals/{job_id}", {"model": "classic"})
+        NewJob(
+            job_id,
+            fleet.user_id,
+            Scale.K1,
+            f"originals/{job_id}",
+            JobOptions(model=ModelName.CLASSIC),
+        )
     )
-    worker = Worker(jobs=fleet.store, storage=storage, processor=Upscaler(EngineConfig(threads=1)))
+    worker = Worker(states=fleet.states, storage=storage, processor=TimedProcessor())
     # A worker presumed dead (host-a) and the one that took over (host-b) both finish.
-    first = fleet.fleet.start(job_id, "host-a:1")
-    second = fleet.fleet.start(job_id, "host-b:1")
+    first = fleet.fleet.claim("host-a:1", job_id)
+    second = fleet.fleet.claim("host-b:1", job_id)
     assert first is not None
     assert second is not None
     worker.execute(second)
@@ -149,7 +154,7 @@ def test_a_job_run_twice_yields_one_result(fleet: FleetWorld, tmp_path: Path) ->
 def test_a_lost_workers_job_goes_back_to_the_queue(fleet: FleetWorld) -> None:
     job_id = fleet.submit()
     fleet.fetch_as_new_worker()
-    fleet.fleet.start(job_id, "host-a:1")
+    fleet.fleet.claim("host-a:1", job_id)
 
     assert fleet.fleet.release("host-a:1", count_attempt=True) == Released(1, 0)
     assert fleet.state(job_id) is JobState.QUEUED
@@ -159,9 +164,9 @@ def test_a_lost_workers_job_goes_back_to_the_queue(fleet: FleetWorld) -> None:
 def test_sweep_takes_back_only_jobs_of_silent_workers(fleet: FleetWorld) -> None:
     quiet_job, live_job = fleet.submit(), fleet.submit()
     quiet = fleet.fetch_as_new_worker()
-    fleet.fleet.start(quiet_job, "host-a:1")
+    fleet.fleet.claim("host-a:1", quiet_job)
     fleet.fetch_as_new_worker()
-    fleet.fleet.start(live_job, "host-b:1")
+    fleet.fleet.claim("host-b:1", live_job)
     fleet.silence(quiet)
 
     assert fleet.fleet.sweep_stalled() == Released(1, 0)
@@ -177,7 +182,7 @@ def test_sweep_fails_a_job_that_used_up_its_attempts(fleet: FleetWorld) -> None:
     with fleet.sessions.begin() as session:
         session.execute(update(Job).where(Job.id == job_id).values(attempts=2))
     worker = fleet.fetch_as_new_worker()
-    fleet.fleet.start(job_id, "host-a:1")  # the third attempt
+    fleet.fleet.claim("host-a:1", job_id)  # the third attempt
     fleet.silence(worker)
 
     assert fleet.fleet.sweep_stalled() == Released(0, 1)
@@ -190,12 +195,12 @@ def test_sweep_fails_a_job_that_used_up_its_attempts(fleet: FleetWorld) -> None:
 
 def test_time_limit_only_touches_the_supervisors_own_workers(fleet: FleetWorld) -> None:
     mine, theirs = fleet.submit(), fleet.submit()
-    fleet.fleet.start(mine, "host-a:1")
-    fleet.fleet.start(theirs, "host-b:1")
+    fleet.fleet.claim("host-a:1", mine)
+    fleet.fleet.claim("host-b:1", theirs)
     # Both are past the limit; host-a's supervisor may only fail its own worker's job.
     overdue = fleet.fleet.fail_overdue(
         started_before=datetime.now(UTC) + timedelta(seconds=1),
-        reason="too slow",
+        error="too slow",
         worker_ids=["host-a:1"],
     )
     assert overdue == ["host-a:1"]

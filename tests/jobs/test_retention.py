@@ -17,31 +17,33 @@ from tests.support import make_image
 
 def test_purge_deletes_expired_files_only(database_url: str, tmp_path: Path) -> None:
     world = JobWorld(database_url)
-    storage = LocalStorage(tmp_path / "files", signer=UrlSigner(b"k" * 32), public_url="http://h")
+    storage = LocalStorage(
+        tmp_path / "files", signer=UrlSigner(b"k" * 32), public_url="http://h", route="/files/"
+    )
     done, failed, running = world.submit(age_seconds=3), world.submit(age_seconds=2), world.submit()
     for job_id in (done, failed, running):
         storage.write(f"originals/{job_id}", b"original")
     world.queue.claim("w")
-    world.store.mark_succeeded(done, [f"results/{done}.png"])
+    world.states.succeed(done, [f"results/{done}.png"])
     storage.write(f"results/{done}.png", b"result")
     world.queue.claim("w")
-    world.store.mark_failed(failed, "broken")
+    world.states.fail(failed, "broken")
     world.queue.claim("w")
 
-    assert purge_expired(world.store, storage) == 0  # nothing has expired yet
+    assert purge_expired(world.store, world.states, storage) == 0  # nothing has expired yet
     finished = world.store.get(done)
     assert finished is not None
     assert finished.expires_at == finished.finished_at + RETENTION  # type: ignore[operator]
 
     later = utcnow() + RETENTION + timedelta(seconds=1)
     assert {job.id for job in world.store.expired(later)} == {done, failed}
-    assert purge_expired(world.store, storage, now=later) == 2
+    assert purge_expired(world.store, world.states, storage, now=later) == 2
     assert not storage.exists(f"originals/{done}")
     assert not storage.exists(f"results/{done}.png")
     assert not storage.exists(f"originals/{failed}")
     assert storage.exists(f"originals/{running}")  # unfinished: kept, never lost
     assert world.store.get(done).purged_at is not None  # type: ignore[union-attr]
-    assert purge_expired(world.store, storage, now=later) == 0
+    assert purge_expired(world.store, world.states, storage, now=later) == 0
 
 
 def test_results_expire_over_http(server_factory, client_factory) -> None:

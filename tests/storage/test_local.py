@@ -12,7 +12,9 @@ from imagetune.storage.local import LocalStorage
 
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalStorage:
-    return LocalStorage(tmp_path, signer=UrlSigner(b"k" * 32), public_url="http://h:1/")
+    return LocalStorage(
+        tmp_path, signer=UrlSigner(b"k" * 32), public_url="http://h:1/", route="/files/"
+    )
 
 
 def test_write_read_delete(storage: LocalStorage, tmp_path: Path) -> None:

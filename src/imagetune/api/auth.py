@@ -36,11 +36,10 @@ class AuthenticatedRoute(APIRoute):
 
         async def authenticated(request: Request) -> Response:
             key = bearer_key(request.headers.get("authorization"))
-            services = request.app.state.services
-            request.state.user_id = await run_in_threadpool(services.accounts.authenticate, key)
+            state = request.app.state
+            request.state.user_id = await run_in_threadpool(state.accounts.authenticate, key)
             headers = await self.before_body(request)
-            limit = services.settings.max_upload_bytes
-            response = await handler(limit_body(request, limit))
+            response = await handler(limit_body(request, state.settings.max_upload_bytes))
             response.headers.update(headers)
             return response
 

@@ -1,4 +1,7 @@
-"""Dependencies shared by the routes, as Annotated aliases."""
+"""What routes depend on, as Annotated aliases: each route names only what it uses.
+
+The parts are built once per app (imagetune.app) and kept on ``app.state``.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,38 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from imagetune.api.inspection import Inspector
-from imagetune.services import Services
+from imagetune.config import Settings
+from imagetune.db.database import Database
+from imagetune.jobs.store import JobStore
+from imagetune.storage.base import Storage
 
 # Declares the scheme for the OpenAPI docs; the check itself is AuthenticatedRoute's.
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key from `imagetune keys`")
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_jobs(request: Request) -> JobStore:
+    jobs: JobStore = request.app.state.jobs
+    return jobs
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_inspector(request: Request) -> Inspector:
+    inspector: Inspector = request.app.state.inspector
+    return inspector
 
 
 def get_current_user(
@@ -27,11 +53,9 @@ def get_current_user(
     return user_id
 
 
-def get_inspector(request: Request) -> Inspector:
-    inspector: Inspector = request.app.state.inspector
-    return inspector
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 CurrentUser = Annotated[int, Depends(get_current_user)]

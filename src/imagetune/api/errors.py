@@ -1,4 +1,5 @@
-"""One error model: domain exceptions become ``{"detail": ...}`` with their status."""
+"""One error model: domain exceptions become ``{"detail": <public message>}`` with their
+status; anything else is a 500 whose cause goes only to the log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ log = logging.getLogger(__name__)
 
 async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImagetuneError)
+    if exc.internal != exc.detail:
+        # The client gets the public message; the cause stays here.
+        log.info("%s %s: %s", request.method, request.url.path, exc.internal)
     return JSONResponse(
         {"detail": exc.detail}, status_code=exc.status_code, headers=exc.response_headers()
     )

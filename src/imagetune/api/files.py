@@ -1,4 +1,8 @@
-"""Serving stored results under signed, expiring URLs."""
+"""Serving results from local storage under signed, expiring URLs.
+
+Mounted only when storage is local; with an object store, result URLs are the store's own
+presigned URLs and this route does not exist.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from imagetune.api.deps import ServicesDep
 from imagetune.errors import FileLinkInvalid, FileNotFound
 from imagetune.storage.base import StorageError, validate_key
 from imagetune.storage.local import LocalStorage
 
-router = APIRouter(tags=["files"])
+FILES_ROUTE = "/files/"
+"""Where results are served; LocalStorage signs URLs under it."""
 
 FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -22,27 +26,28 @@ FILE_HEADERS = {
 }
 
 
-@router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
-def get_file(
-    key: str,
-    services: ServicesDep,
-    expires: Annotated[str | None, Query()] = None,
-    sig: Annotated[str | None, Query()] = None,
-) -> FileResponse:
-    """A stored result; the link must carry a valid, unexpired signature."""
-    try:
-        key = validate_key(key)
-    except StorageError as e:
-        raise FileNotFound() from e
-    if not expires or not expires.isdigit() or not sig:
-        raise FileLinkInvalid()
-    storage = services.storage
-    if not isinstance(storage, LocalStorage):
-        raise FileNotFound()
-    if not storage.verify(key, int(expires), sig):
-        raise FileLinkInvalid()
-    path = storage.path(key)
-    if not path.is_file():
-        raise FileNotFound()
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type, headers=FILE_HEADERS)
+def files_router(storage: LocalStorage) -> APIRouter:
+    router = APIRouter(tags=["files"])
+
+    @router.api_route(FILES_ROUTE + "{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    def get_file(
+        key: str,
+        expires: Annotated[str | None, Query()] = None,
+        sig: Annotated[str | None, Query()] = None,
+    ) -> FileResponse:
+        """A stored result; the link must carry a valid, unexpired signature."""
+        try:
+            key = validate_key(key)
+        except StorageError as e:
+            raise FileNotFound() from e
+        if not expires or not expires.isdigit() or not sig:
+            raise FileLinkInvalid()
+        if not storage.verify(key, int(expires), sig):
+            raise FileLinkInvalid()
+        path = storage.path(key)
+        if not path.is_file():
+            raise FileNotFound()
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=media_type, headers=FILE_HEADERS)
+
+    return router

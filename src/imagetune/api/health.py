@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from imagetune.api.deps import ServicesDep
+from imagetune.api.deps import DatabaseDep, StorageDep
 from imagetune.api.schemas import HealthResponse, ReadinessResponse
-from imagetune.jobs.pool import WorkerPool
 
 router = APIRouter(tags=["health"])
+
+
+class Workers(Protocol):
+    """The worker processes this process runs (imagetune.hosting.pool.WorkerPool)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def alive(self) -> int: ...
 
 
 @router.get("/healthz", response_model=HealthResponse)
@@ -23,18 +33,18 @@ async def healthz() -> HealthResponse:
     response_model=ReadinessResponse,
     responses={503: {"model": ReadinessResponse, "description": "Not ready"}},
 )
-def readyz(request: Request, services: ServicesDep) -> JSONResponse:
+def readyz(request: Request, database: DatabaseDep, storage: StorageDep) -> JSONResponse:
     """The database and the storage answer, and every configured worker process runs."""
-    pool: WorkerPool | None = request.app.state.pool
+    pool: Workers | None = request.app.state.pool
     expected = pool.size if pool else 0
     alive = pool.alive() if pool else 0
-    database = services.database_ok()
-    storage = services.storage.healthy()
-    ready = database and storage and alive == expected
+    database_ok = database.ping()
+    storage_ok = storage.healthy()
+    ready = database_ok and storage_ok and alive == expected
     body = ReadinessResponse(
         status="ready" if ready else "unavailable",
-        database=database,
-        storage=storage,
+        database=database_ok,
+        storage=storage_ok,
         workers_expected=expected,
         workers_alive=alive,
     )

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
-from imagetune.api.deps import CurrentUser, InspectorDep, ServicesDep
+from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.db.models import utcnow
-from imagetune.engine.encode import DEFAULT_OUTPUT_FORMAT, OutputFormat
+from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
-from imagetune.jobs.models import JobState, NewJob, Scale
+from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": InvalidApiKey.detail},
@@ -45,7 +45,8 @@ submissions = APIRouter(
 )
 def upscale(
     user_id: CurrentUser,
-    services: ServicesDep,
+    jobs: JobsDep,
+    storage: StorageDep,
     inspector: InspectorDep,
     image: Annotated[
         UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
@@ -65,14 +66,14 @@ def upscale(
     inspector.check(data)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
-    services.storage.write(original_key, data)
-    services.jobs.create(
+    storage.write(original_key, data)
+    jobs.create(
         NewJob(
             id=job_id,
             user_id=user_id,
             scale=scale,
             original_key=original_key,
-            options={"model": model.value, "output_format": output_format.value},
+            options=JobOptions(model=model, output_format=output_format),
         )
     )
     return JobIdResponse(job_id=job_id)
@@ -83,25 +84,31 @@ def upscale(
     response_model=JobResponse,
     responses={404: {"description": "Job not found, or Not Found User"}},
 )
-def get_job(job_id: uuid.UUID, user_id: CurrentUser, services: ServicesDep) -> JobResponse:
+def get_job(
+    job_id: uuid.UUID,
+    user_id: CurrentUser,
+    jobs: JobsDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> JobResponse:
     """The job's status, and the URLs of its results once it has succeeded."""
-    job = services.jobs.get(job_id)
+    job = jobs.get(job_id)
     if job is None or job.user_id != user_id:
         raise JobNotFound()
     urls = []
     if job.state is JobState.SUCCEEDED and job.purged_at is None and job.expires_at:
         # A link never outlives the file it points to.
         left = int((job.expires_at - utcnow()).total_seconds())
-        ttl = min(services.settings.result_url_ttl, left)
+        ttl = min(settings.result_url_ttl, left)
         if ttl > 0:
-            urls = [services.storage.url(key, ttl) for key in job.result_keys]
+            urls = [storage.url(key, ttl) for key in job.result_keys]
     return JobResponse(
         job_id=job.id,
         status=job.state.public,
         image_urls=urls,
         scale=job.scale,
-        model=job.model,
-        output_format=job.output_format,
+        model=job.options.model,
+        output_format=job.options.output_format,
         progress=job.progress,
         error=job.error,
         created_at=job.created_at,

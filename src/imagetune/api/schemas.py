@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from imagetune.engine.base import OutputFormat
+from imagetune.engine.models import ModelName
 from imagetune.jobs.models import PublicStatus, Scale
 
 
@@ -24,8 +26,8 @@ class JobResponse(BaseModel):
         "and [] again once the results have expired."
     )
     scale: Scale
-    model: str = Field(description="The model the job runs (see GET /public/v1/models).")
-    output_format: str
+    model: ModelName = Field(description="The model the job runs (see GET /public/v1/models).")
+    output_format: OutputFormat
     progress: int = Field(ge=0, le=100, description="Percent done (100 once Succeed).")
     error: str | None = Field(default=None, description="Why the job Failed; null otherwise.")
     created_at: datetime
@@ -41,7 +43,7 @@ class JobResponse(BaseModel):
 
 
 class ModelResponse(BaseModel):
-    name: str = Field(description="Value for the upscale request's model field.")
+    name: ModelName = Field(description="Value for the upscale request's model field.")
     kind: str = Field(description="faithful, gan, illustration or resampling")
     description: str
     default: bool

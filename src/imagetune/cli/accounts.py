@@ -20,20 +20,16 @@ out = Console()
 
 @contextmanager
 def open_accounts() -> Iterator[Accounts]:
-    from imagetune.db.engine import make_engine, make_sessionmaker
-    from imagetune.db.migrate import upgrade
+    from imagetune import wiring
 
-    settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    database = wiring.database(Settings())
     try:
-        upgrade(engine)
-        yield Accounts(make_sessionmaker(engine))
+        yield Accounts(database.sessions)
     except AccountError as e:
         Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
         raise typer.Exit(1) from e
     finally:
-        engine.dispose()
+        database.close()
 
 
 @users.command("create")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from imagetune.cli import accounts
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
+
+if TYPE_CHECKING:
+    from imagetune.hosting.worker_process import ProcessorFactory
 
 app = typer.Typer(
     help="imagetune: a self-hosted image upscaling service.",
@@ -22,8 +26,24 @@ app.add_typer(db, name="db")
 app.command()(upscale)
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What a program embedding this CLI may swap (``main(obj=Hooks(...))``): the test
+    suite runs `serve` and `worker` with processors that take a chosen time."""
+
+    processor_factory: ProcessorFactory | None = None
+
+
+def _processor_factory(ctx: typer.Context) -> ProcessorFactory:
+    from imagetune import wiring
+
+    hooks = ctx.obj if isinstance(ctx.obj, Hooks) else Hooks()
+    return hooks.processor_factory or wiring.processor
+
+
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000]")] = None,
     no_workers: Annotated[
@@ -49,7 +69,7 @@ def serve(
     configure_logging(settings.log_level)
     how_to_get_a_key(settings)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, _processor_factory(ctx)),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -59,6 +79,7 @@ def serve(
 
 @app.command()
 def worker(
+    ctx: typer.Context,
     concurrency: Annotated[
         int | None,
         typer.Option(
@@ -76,10 +97,10 @@ def worker(
     import signal
     import threading
 
-    from imagetune.jobs.host import run_workers
-    from imagetune.jobs.recovery import DataDirBusy
+    from imagetune import wiring
+    from imagetune.hosting.host import run_workers
+    from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
-    from imagetune.services import build_services
 
     settings = Settings()
     configure_logging(settings.log_level)
@@ -87,12 +108,12 @@ def worker(
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    services = build_services(settings)
+    jobs = wiring.jobs(settings, wiring.database(settings))
     try:
-        with run_workers(settings, services, size):
+        with run_workers(settings, jobs, wiring.storage(settings), size, _processor_factory(ctx)):
             typer.echo(
-                f"imagetune worker: {size} process(es) on {services.engine.dialect.name}, "
-                f"queue {type(services.queue).__name__}; stop with Ctrl+C or SIGTERM"
+                f"imagetune worker: {size} process(es) on {jobs.database.dialect}, "
+                f"queue {type(jobs.queue).__name__}; stop with Ctrl+C or SIGTERM"
             )
             stop.wait()
             typer.echo("stopping: workers finish the job in hand, then exit")
@@ -100,18 +121,15 @@ def worker(
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
         raise typer.Exit(1) from None
     finally:
-        services.close()
+        jobs.close()
 
 
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations (serve does this at start-up too)."""
-    from imagetune.db.engine import make_engine
-    from imagetune.db.migrate import current_revision, upgrade
+    from imagetune import wiring
+    from imagetune.db.migrate import current_revision
 
-    settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    typer.echo(f"database at revision {current_revision(engine)}")
-    engine.dispose()
+    database = wiring.database(Settings())
+    typer.echo(f"database at revision {current_revision(database.engine)}")
+    database.close()

@@ -17,10 +17,10 @@ from rich.progress import (
 )
 
 from imagetune.config import Settings
-from imagetune.engine.base import ProcessRequest
-from imagetune.engine.encode import OutputFormat
+from imagetune.engine.base import OutputFormat, ProcessRequest
+from imagetune.engine.errors import EngineError
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
-from imagetune.errors import InvalidImage
+from imagetune.errors import ImagetuneError, job_failure
 from imagetune.jobs.models import Scale
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
@@ -50,14 +50,14 @@ def upscale(
     ] = OutputFormat.PNG,
 ) -> None:
     """Upscale images offline with the same engine the service runs."""
-    from imagetune.services import build_processor
+    from imagetune import wiring
 
     jobs = _plan_outputs(source, output, scale, output_format)
     if not jobs:
         err.print(f"[yellow]no images found in {source}[/]", highlight=False)
         raise typer.Exit(1)
-    processor = build_processor(Settings())
-    request = ProcessRequest(scale.pixels, model=model.value, output_format=output_format.value)
+    processor = wiring.processor(Settings())
+    request = ProcessRequest(scale.pixels, model=model, output_format=output_format)
     failed = 0
     columns = (
         TextColumn("{task.description}"),
@@ -75,8 +75,8 @@ def upscale(
 
             try:
                 result = processor.process(image_path.read_bytes(), request, advance)
-            except InvalidImage as e:
-                progress.update(task, description=f"[red]{image_path.name}: {e.detail}")
+            except (ImagetuneError, EngineError) as e:
+                progress.update(task, description=f"[red]{image_path.name}: {job_failure(e)}")
                 failed += 1
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from imagetune.engine.models import DEFAULT_MODEL, ModelName
+
 ProgressCallback = Callable[[int, int], None]
 """Called with (steps done, steps in all) as processing advances."""
 
@@ -19,20 +21,28 @@ class Device(StrEnum):
     GPU = "gpu"
 
 
+class OutputFormat(StrEnum):
+    PNG = "png"
+    JPEG = "jpeg"
+    WEBP = "webp"
+
+
+DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
+
+
 @dataclass(frozen=True)
 class ProcessRequest:
     long_side: int
     """The result's longer side, in pixels; the aspect ratio is kept."""
-    model: str = "photo"
-    """A name from imagetune.engine.models.MODELS."""
-    output_format: str = "png"
-    """png, jpeg or webp."""
+    model: ModelName = DEFAULT_MODEL
+    output_format: OutputFormat = DEFAULT_OUTPUT_FORMAT
+    time_limit: float | None = None
+    """Seconds processing may take; past it, TimedOut (checked between tiles)."""
 
 
 @dataclass(frozen=True)
 class ProcessedImage:
     data: bytes
-    media_type: str
     extension: str
     width: int
     height: int
@@ -45,4 +55,7 @@ class Processor(Protocol):
     def process(
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
-        """Turn the original's bytes into the encoded result; raises InvalidImage."""
+        """Turn the original's bytes into the encoded result.
+
+        Raises InvalidImage for an upload that is not a supported image, and the
+        engine's typed errors (imagetune.engine.errors) when it cannot finish."""

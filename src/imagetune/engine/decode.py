@@ -131,7 +131,8 @@ def _invalid_image_errors() -> Iterator[dict[str, str]]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise InvalidImage("image has too many pixels") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-        raise InvalidImage(f"cannot decode {seen['format']} data ({e})") from e
+        # The decoder's own words go to the log only (InvalidImage.internal).
+        raise InvalidImage(f"cannot decode {seen['format']} data", internal=str(e)) from e
 
 
 def _valid_icc(icc: object) -> bytes | None:

@@ -5,22 +5,12 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from enum import StrEnum
 
 import numpy as np
 from PIL import Image
 
-from imagetune.engine.base import ProcessedImage
+from imagetune.engine.base import OutputFormat, ProcessedImage
 from imagetune.engine.decode import Pixels
-
-
-class OutputFormat(StrEnum):
-    PNG = "png"
-    JPEG = "jpeg"
-    WEBP = "webp"
-
-
-DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
 
 PNG_COMPRESS_LEVEL = 1
 """zlib level 1: several times faster than the default 6 on 4K photos, files ~10% larger
@@ -28,11 +18,7 @@ PNG_COMPRESS_LEVEL = 1
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
 
-_MEDIA = {
-    OutputFormat.PNG: ("image/png", "png"),
-    OutputFormat.JPEG: ("image/jpeg", "jpg"),
-    OutputFormat.WEBP: ("image/webp", "webp"),
-}
+EXTENSIONS = {OutputFormat.PNG: "png", OutputFormat.JPEG: "jpg", OutputFormat.WEBP: "webp"}
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
@@ -44,8 +30,7 @@ def encode(pixels: Pixels, fmt: OutputFormat, icc_profile: bytes | None) -> Proc
         image = Image.fromarray(_to_8bit(pixels)[:, :, 0] if channels == 1 else _to_8bit(pixels))
         image = image if image.mode == _MODES[channels] else image.convert(_MODES[channels])
         data = _pillow(image, fmt, icc_profile)
-    media_type, extension = _MEDIA[fmt]
-    return ProcessedImage(data, media_type, extension, width, height)
+    return ProcessedImage(data, EXTENSIONS[fmt], width, height)
 
 
 def _to_8bit(pixels: Pixels) -> np.ndarray:

@@ -132,16 +132,6 @@ NETWORKS: dict[str, NetworkSpec] = {
             package=REALESRGAN,
         ),
         NetworkSpec(
-            name="waifu2x-photo-x2-denoise1",
-            scale=2,
-            kind=NetworkKind.DENOISE,
-            path="models/WAIFU2X_PHOTO_UP2X_DENOISE1X",
-            overlap=7,
-            pad=7,
-            kb_per_pixel=7.7,
-            package=WAIFU2X,
-        ),
-        NetworkSpec(
             name="waifu2x-photo-x2-denoise2",
             scale=2,
             kind=NetworkKind.DENOISE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,8 @@ import numpy.typing as npt
 from imagetune.engine.alpha import bleed, settle_alpha
 from imagetune.engine.base import Device, ProcessedImage, ProcessRequest, ProgressCallback
 from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
-from imagetune.engine.encode import OutputFormat, encode
+from imagetune.engine.encode import encode
+from imagetune.engine.errors import TimedOut
 from imagetune.engine.models import ModelName, plan
 from imagetune.engine.networks import NetworkSpec
 from imagetune.engine.resample import resize
@@ -75,9 +77,9 @@ class Upscaler:
     def process(
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
+        deadline = _Deadline(request.time_limit)
         decoded = decode(data, self.config.max_pixels)
-        model = ModelName(request.model)
-        passes = self.passes_for(decoded, request.long_side, model)
+        passes = self.passes_for(decoded, request.long_side, request.model)
         # Every tile of every pass, plus one step for the final resize and encode.
         total = self._count_tiles(decoded.pixels.shape, passes) + 1
         done = 0
@@ -85,11 +87,13 @@ class Upscaler:
         def tile_done() -> None:
             nonlocal done
             done += 1
+            deadline.check()
             if progress:
                 progress(done, total)
 
-        pixels = self.upscale(decoded, request.long_side, model, on_tile=tile_done)
-        result = encode(pixels, OutputFormat(request.output_format), decoded.icc_profile)
+        pixels = self.upscale(decoded, request.long_side, request.model, on_tile=tile_done)
+        deadline.check()
+        result = encode(pixels, request.output_format, decoded.icc_profile)
         if progress:
             progress(total, total)
         return result
@@ -164,6 +168,18 @@ class Upscaler:
             total += count_tiles(height, width, self.tile_for(spec))
             height, width = height * spec.scale, width * spec.scale
         return total
+
+
+class _Deadline:
+    """Raises TimedOut once ``limit`` seconds have passed since it was made."""
+
+    def __init__(self, limit: float | None) -> None:
+        self._limit = limit
+        self._at = None if limit is None else time.monotonic() + limit
+
+    def check(self) -> None:
+        if self._at is not None and self._limit is not None and time.monotonic() > self._at:
+            raise TimedOut(self._limit)
 
 
 RELEASE_AFTER_TILES = 8

@@ -2,7 +2,8 @@
 
 Each tile is run with ``overlap`` pixels of context on every side, and only its core is
 kept: the network never sees a tile edge where the output is kept, so no seam shows.
-When a tile cannot be run (out of memory), it is split into four and retried.
+When a tile cannot be run (out of memory), it is split into four and retried; a tile
+that fails at the smallest size raises OutOfMemory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from imagetune.engine.errors import OutOfMemory
 from imagetune.engine.runtime import FloatImage, InferenceFailed
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def _run_block(
         result = run(np.ascontiguousarray(image[y0:y1, x0:x1]))
     except (InferenceFailed, MemoryError) as e:
         if max(h, w) <= MIN_TILE:
-            raise
+            raise OutOfMemory(f"a {w}x{h} tile failed: {e}") from e
         log.warning("tile %dx%d failed (%s); retrying in smaller tiles", w, h, e)
         half_h, half_w = max(1, -(-h // 2)), max(1, -(-w // 2))
         for sub_top, sub_left, sub_h, sub_w in tile_grid(h, w, max(half_h, half_w)):

@@ -21,26 +21,21 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import procrastinate
 import psycopg
 from procrastinate import sql as procrastinate_sql
 from procrastinate.exceptions import ConnectorException
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from imagetune.db.models import Job, utcnow
-from imagetune.jobs.models import JobRecord
-from imagetune.jobs.queue import (
-    NOTHING_RELEASED,
-    JobHandler,
-    JobTable,
-    Released,
-    StopSignal,
-)
-from imagetune.jobs.store import UNFINISHED, to_record
+from imagetune.jobs.models import JobRecord, JobState
+from imagetune.jobs.queue import JobHandler, StopSignal
+from imagetune.jobs.states import NOTHING_RELEASED, JobStates, Released
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +63,23 @@ def _driver(session: Session) -> psycopg.Connection[Any]:
 class FleetQueue:
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        states: JobStates,
         *,
         database_url: str,
-        max_attempts: int,
-        retention: timedelta,
         heartbeat_interval: float,
         stall_timeout: float,
     ) -> None:
-        self._table = JobTable(sessions, max_attempts=max_attempts, retention=retention)
+        self._states = states
         self._conninfo = libpq_conninfo(database_url)
         self._heartbeat_interval = heartbeat_interval
         self._stall_timeout = stall_timeout
         # Never opened: it runs Procrastinate's queries on connections we hand it.
         self._connector = procrastinate.SyncPsycopgConnector()
         self._app = procrastinate.App(connector=self._connector)
+
+    @property
+    def single_host(self) -> bool:
+        return False
 
     # -- the API side
 
@@ -97,14 +94,11 @@ class FleetQueue:
 
     # -- the worker side
 
-    def start(self, job_id: uuid.UUID, worker_id: str) -> JobRecord | None:
-        """Mark the job running for ``worker_id``; None when it has already finished (a
+    def claim(self, worker_id: str, job_id: uuid.UUID) -> JobRecord | None:
+        """Start the delivered job for ``worker_id``; None when it has already finished (a
         repeated delivery), so the caller has nothing to do."""
-        with self._table.sessions.begin() as session:
-            job = self._table.start(
-                session, (Job.id == job_id) & Job.state.in_(UNFINISHED), worker_id
-            )
-            return None if job is None else to_record(job)
+        with self._states.sessions.begin() as session:
+            return self._states.start(session, Job.id == job_id, worker_id)
 
     def consume(self, worker_id: str, handle: JobHandler, stop: StopSignal) -> None:
         app = procrastinate.App(
@@ -115,7 +109,7 @@ class FleetQueue:
 
         @app.task(name=TASK_NAME, queue=QUEUE_NAME, retry=TASK_RETRY)
         def upscale(job_id: str) -> None:
-            job = self.start(uuid.UUID(job_id), worker_id)
+            job = self.claim(worker_id, uuid.UUID(job_id))
             if job is None:
                 log.info("job %s has already finished; repeated delivery ignored", job_id)
                 return
@@ -146,23 +140,38 @@ class FleetQueue:
 
     # -- supervisors
 
+    def recover(self) -> Released:
+        """Hosts share the fleet: what a dead host left running is found by its missing
+        heartbeats, as at any other time."""
+        return self.sweep_stalled()
+
     def fail_overdue(
-        self, started_before: datetime, reason: str, worker_ids: Collection[str]
+        self, started_before: datetime, error: str, worker_ids: Collection[str]
     ) -> list[str]:
-        return self._table.fail_overdue(started_before, reason, worker_ids)
+        return self._states.fail_overdue(started_before, error, worker_ids)
 
     def release(self, worker_id: str, *, count_attempt: bool) -> Released:
-        with self._table.sessions.begin() as session:
-            requeued, failed = self._table.release(
+        with self._states.sessions.begin() as session:
+            # The worker's Procrastinate entries go back to ``todo`` (a failed job's entry
+            # too: its next delivery finds the job finished and does nothing).
+            entries = [
+                entry["id"]
+                for job_id in session.scalars(
+                    select(Job.id).where(
+                        Job.worker_id == worker_id, Job.state == JobState.RUNNING.value
+                    )
+                )
+                for entry in self._query(session, "list_jobs", **_doing_with_lock(job_id))
+            ]
+            released = self._states.release(
                 session, Job.worker_id == worker_id, count_attempt=count_attempt
             )
-            for job_id in (*requeued, *failed):
-                for entry in self._query(session, "list_jobs", **_doing_with_lock(job_id)):
-                    self._retry(session, entry["id"])
-        return Released(requeued=len(requeued), failed=len(failed))
+            for entry_id in entries:
+                self._retry(session, entry_id)
+        return released
 
     def sweep_stalled(self) -> Released:
-        with self._table.sessions() as session:
+        with self._states.sessions() as session:
             stalled = self._query(
                 session,
                 "select_stalled_jobs_by_heartbeat",
@@ -183,15 +192,12 @@ class FleetQueue:
 
     def _hand_back(self, entry_id: int, job_id: uuid.UUID) -> Released:
         try:
-            with self._table.sessions.begin() as session:
+            with self._states.sessions.begin() as session:
                 self._retry(session, entry_id)
-                requeued, failed = self._table.release(
-                    session, Job.id == job_id, count_attempt=True
-                )
+                return self._states.release(session, Job.id == job_id, count_attempt=True)
         except ConnectorException:
             # No longer in ``doing``: another sweeper (or its worker) got there first.
             return NOTHING_RELEASED
-        return Released(requeued=len(requeued), failed=len(failed))
 
     def _retry(self, session: Session, entry_id: int) -> None:
         self._query(

@@ -8,8 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from imagetune.engine.encode import DEFAULT_OUTPUT_FORMAT
-from imagetune.engine.models import DEFAULT_MODEL
+from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat, ProcessRequest
+from imagetune.engine.models import DEFAULT_MODEL, ModelName
 
 
 class Scale(StrEnum):
@@ -33,8 +33,9 @@ class PublicStatus(StrEnum):
 
 
 class JobState(StrEnum):
-    """Where a job is. Only QUEUED -> RUNNING -> (SUCCEEDED | FAILED) and RUNNING -> QUEUED
-    (handed back by a stopped or dead worker) ever happen."""
+    """Where a job is. Only QUEUED -> RUNNING -> (SUCCEEDED | FAILED) and
+    RUNNING -> QUEUED (handed back by a stopped or dead worker) ever happen;
+    imagetune.jobs.states.JobStates is the one place that moves a job."""
 
     QUEUED = "queued"
     """Waiting for a worker."""
@@ -59,12 +60,30 @@ class JobState(StrEnum):
 
 
 @dataclass(frozen=True)
+class JobOptions:
+    """The request's optional fields that change the result (stored as JSON)."""
+
+    model: ModelName = DEFAULT_MODEL
+    output_format: OutputFormat = DEFAULT_OUTPUT_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model.value, "output_format": self.output_format.value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobOptions:
+        return cls(
+            model=ModelName(data.get("model", DEFAULT_MODEL)),
+            output_format=OutputFormat(data.get("output_format", DEFAULT_OUTPUT_FORMAT)),
+        )
+
+
+@dataclass(frozen=True)
 class NewJob:
     id: uuid.UUID
     user_id: int
     scale: Scale
     original_key: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: JobOptions = field(default_factory=JobOptions)
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ class JobRecord:
     user_id: int
     state: JobState
     scale: Scale
-    options: dict[str, Any]
+    options: JobOptions
     original_key: str
     result_keys: list[str]
     error: str | None
@@ -86,10 +105,10 @@ class JobRecord:
     """When the original and results are (or were) deleted."""
     purged_at: datetime | None = None
 
-    @property
-    def model(self) -> str:
-        return str(self.options.get("model", DEFAULT_MODEL))
-
-    @property
-    def output_format(self) -> str:
-        return str(self.options.get("output_format", DEFAULT_OUTPUT_FORMAT))
+    def process_request(self, time_limit: float | None = None) -> ProcessRequest:
+        return ProcessRequest(
+            self.scale.pixels,
+            model=self.options.model,
+            output_format=self.options.output_format,
+            time_limit=time_limit,
+        )

@@ -7,20 +7,23 @@ import threading
 from datetime import datetime
 
 from imagetune.db.models import utcnow
+from imagetune.jobs.states import JobStates
 from imagetune.jobs.store import JobStore
 from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
 
-def purge_expired(jobs: JobStore, storage: Storage, now: datetime | None = None) -> int:
+def purge_expired(
+    jobs: JobStore, states: JobStates, storage: Storage, now: datetime | None = None
+) -> int:
     """Delete the files of every job expired by ``now``; how many jobs were purged."""
     purged = 0
     while batch := jobs.expired(now or utcnow()):
         for job in batch:
             for key in (job.original_key, *job.result_keys):
                 storage.delete(key)
-            jobs.mark_purged(job.id)
+            states.purge(job.id)
             purged += 1
     return purged
 
@@ -28,8 +31,11 @@ def purge_expired(jobs: JobStore, storage: Storage, now: datetime | None = None)
 class Purger:
     """A thread that runs purge_expired every ``interval`` seconds."""
 
-    def __init__(self, jobs: JobStore, storage: Storage, interval: float) -> None:
+    def __init__(
+        self, jobs: JobStore, states: JobStates, storage: Storage, interval: float
+    ) -> None:
         self._jobs = jobs
+        self._states = states
         self._storage = storage
         self._interval = interval
         self._stop = threading.Event()
@@ -45,7 +51,7 @@ class Purger:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                if purged := purge_expired(self._jobs, self._storage):
+                if purged := purge_expired(self._jobs, self._states, self._storage):
                     log.info("deleted the files of %d expired job(s)", purged)
             except Exception:  # a failed sweep is retried at the next interval
                 log.exception("purging expired files failed")

@@ -11,15 +11,17 @@ from urllib.parse import quote, urlencode
 from imagetune.signing import UrlSigner
 from imagetune.storage.base import validate_key
 
-FILES_ROUTE = "/files/"
-
 
 class LocalStorage:
-    def __init__(self, root: Path, *, signer: UrlSigner, public_url: str) -> None:
+    """Files under ``root``; their URLs point at ``public_url`` + ``route`` + key, the route
+    of the API that serves them (imagetune.api.files), signed so they expire."""
+
+    def __init__(self, root: Path, *, signer: UrlSigner, public_url: str, route: str) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._signer = signer
         self._public_url = public_url.rstrip("/")
+        self._route = route
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))
@@ -55,9 +57,9 @@ class LocalStorage:
     def url(self, key: str, expires_in: int) -> str:
         key = validate_key(key)
         expires = int(time.time()) + expires_in
-        route = FILES_ROUTE + key
+        route = self._route + key
         query = urlencode({"expires": expires, "sig": self._signer.sign(route, expires)})
         return f"{self._public_url}{quote(route)}?{query}"
 
     def verify(self, key: str, expires: int, signature: str) -> bool:
-        return self._signer.verify(FILES_ROUTE + key, expires, signature, time.time())
+        return self._signer.verify(self._route + key, expires, signature, time.time())

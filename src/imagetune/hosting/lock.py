@@ -1,17 +1,12 @@
-"""Taking up jobs that a stopped or killed server left unfinished."""
+"""The data-directory lock a single-host queue's worker host holds."""
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from imagetune.jobs.queue import SqlJobQueue
-
-log = logging.getLogger(__name__)
 
 LOCK_FILE = "workers.lock"
 
@@ -38,14 +33,3 @@ def worker_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def recover_unfinished(queue: SqlJobQueue) -> None:
-    """Re-queue jobs left running by a server that died (the attempt counts)."""
-    released = queue.release_all()
-    if released.requeued or released.failed:
-        log.warning(
-            "recovered jobs from an earlier run: %d re-queued, %d failed after too many tries",
-            released.requeued,
-            released.failed,
-        )

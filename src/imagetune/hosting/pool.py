@@ -1,5 +1,5 @@
 """The pool of worker processes that `imagetune serve` runs beside the API, and that
-`imagetune worker` runs alone.
+`imagetune worker` runs alone, with the supervisor thread that keeps it whole.
 
 A supervisor thread replaces a worker that dies and hands its job back to the queue (the
 attempt counts, so a job that kills workers ends Failed instead of looping), fails jobs
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
 
-from imagetune.config import Settings
+from imagetune.errors import took_too_long
 from imagetune.jobs.queue import JobQueue
-from imagetune.jobs.worker import worker_main
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ SUPERVISE_INTERVAL = 0.5
 QUICK_DEATH = 10.0
 """A worker that dies younger than this (seconds) counts towards the respawn back-off."""
 MAX_RESPAWN_DELAY = 30.0
+
+WorkerTarget = Callable[[str, Event], None]
+"""A worker process's main, called with its worker id and the pool's stop event; it must be
+picklable (worker processes are spawned): a module-level function, or a partial of one."""
 
 
 @dataclass
@@ -51,11 +55,22 @@ def respawn_delay(quick_deaths: int) -> float:
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, queue: JobQueue, size: int) -> None:
-        self._settings = settings
+    def __init__(
+        self,
+        queue: JobQueue,
+        size: int,
+        *,
+        target: WorkerTarget,
+        host_name: str,
+        job_timeout: float,
+        sweep_interval: float,
+    ) -> None:
         self._queue = queue
         self._size = size
-        self._host = settings.worker_name or socket.gethostname()
+        self._target = target
+        self._host = host_name
+        self._job_timeout = job_timeout
+        self._sweep_interval = sweep_interval
         self._next_sweep = 0.0
         self._lost: list[str] = []
         self._quick_deaths = 0
@@ -107,12 +122,11 @@ class WorkerPool:
 
     def _stop_overdue(self) -> None:
         """Fail jobs past the time limit and kill their workers (replaced next round)."""
-        timeout = self._settings.job_timeout
+        timeout = self._job_timeout
         cutoff = datetime.now(UTC) - timedelta(seconds=timeout)
-        reason = f"Processing took longer than the {timeout:g} s limit"
         with self._lock:
             mine = [slot.worker_id for slot in self._slots]
-        overdue = set(self._queue.fail_overdue(cutoff, reason, mine))
+        overdue = set(self._queue.fail_overdue(cutoff, took_too_long(timeout), mine))
         if not overdue:
             return
         with self._lock:
@@ -124,8 +138,8 @@ class WorkerPool:
     def _spawn(self) -> _Slot:
         worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
         process = self._context.Process(
-            target=worker_main,
-            args=(self._settings, worker_id, self._stop),
+            target=self._target,
+            args=(worker_id, self._stop),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
             daemon=True,
         )
@@ -137,7 +151,7 @@ class WorkerPool:
         now = time.monotonic()
         if now < self._next_sweep:
             return
-        self._next_sweep = now + self._settings.worker_heartbeat_interval
+        self._next_sweep = now + self._sweep_interval
         self._queue.sweep_stalled()
 
     def _supervise(self) -> None:

@@ -1,0 +1,59 @@
+"""What a host that runs workers runs: the pool, the purger and, for a single-host queue,
+the data-directory lock and start-up recovery. Shared by `serve` and `worker`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from imagetune.config import Settings
+from imagetune.hosting.lock import worker_lock
+from imagetune.hosting.pool import WorkerPool
+from imagetune.hosting.worker_process import ProcessorFactory, worker_main
+from imagetune.jobs.retention import Purger
+from imagetune.storage.base import Storage
+from imagetune.wiring import Jobs
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def run_workers(
+    settings: Settings,
+    jobs: Jobs,
+    storage: Storage,
+    size: int,
+    processor_factory: ProcessorFactory,
+) -> Iterator[WorkerPool]:
+    """Start ``size`` worker processes and their companions; stop them on exit (the job in
+    hand gets ``settings.shutdown_grace`` seconds, then is handed back)."""
+    with ExitStack() as stack:
+        if jobs.queue.single_host:
+            # What is running when the one host starts was left by a run that died; the
+            # lock makes sure no other live host is running it.
+            stack.enter_context(worker_lock(settings.data_dir))
+        recovered = jobs.queue.recover()
+        if recovered.requeued or recovered.failed:
+            log.warning(
+                "recovered jobs from an earlier run: %d re-queued, %d failed after too many tries",
+                recovered.requeued,
+                recovered.failed,
+            )
+        pool = WorkerPool(
+            jobs.queue,
+            size,
+            target=functools.partial(worker_main, settings, processor_factory),
+            host_name=settings.worker_name or socket.gethostname(),
+            job_timeout=settings.job_timeout,
+            sweep_interval=settings.worker_heartbeat_interval,
+        )
+        pool.start()
+        stack.callback(pool.stop, settings.shutdown_grace)
+        # Every worker host purges: deleting is idempotent, so several may overlap.
+        purger = Purger(jobs.store, jobs.states, storage, settings.purge_interval)
+        purger.start()
+        stack.callback(purger.stop)
+        yield pool

@@ -1,0 +1,79 @@
+"""The entry point of a worker process: it builds only what a worker uses (the job
+system, storage and a processor) and consumes the queue until told to stop.
+
+Runs in its own process, so CPU-heavy work never touches the API's event loop and a crash
+costs only this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.synchronize import Event
+
+from imagetune import wiring
+from imagetune.config import Settings
+from imagetune.engine.base import Processor
+from imagetune.jobs.worker import Worker
+from imagetune.logs import configure_logging
+from imagetune.processes import limit_address_space, set_process_name
+
+log = logging.getLogger(__name__)
+
+WORKER_PROCESS_NAME = "imagetune-work"
+STOP_CHECK_INTERVAL = 0.5
+
+ProcessorFactory = Callable[[Settings], Processor]
+"""Builds the processor a worker runs jobs through (wiring.processor: the engine). Tests
+hand in their own; it must be picklable, since worker processes are spawned."""
+
+
+def _stop_signal(stop: Event) -> threading.Event:
+    """Set when the parent asks (``stop``), when the parent dies, or on SIGTERM: each
+    means "finish the job in hand, then exit". SIGINT is ignored: Ctrl+C reaches the
+    whole process group, and the parent decides when workers stop."""
+    stopping = threading.Event()
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+    def watch() -> None:
+        while not stopping.is_set():
+            if stop.wait(STOP_CHECK_INTERVAL) or os.getppid() != parent:
+                stopping.set()
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    return stopping
+
+
+def worker_main(
+    settings: Settings, processor_factory: ProcessorFactory, worker_id: str, stop: Event
+) -> None:
+    """Run jobs as ``worker_id`` until ``stop`` is set (or the parent dies)."""
+    configure_logging(settings.log_level)
+    set_process_name(WORKER_PROCESS_NAME)
+    stopping = _stop_signal(stop)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+    jobs = wiring.jobs(settings, wiring.database(settings, migrate=False))
+    processor = processor_factory(settings)
+    # Capped once the libraries are loaded; not with a GPU, whose drivers map large
+    # address ranges they never touch.
+    if processor.use_gpu:
+        log.info("GPU worker: no address-space limit")
+    else:
+        limit_address_space(settings.worker_memory_mb)
+    worker = Worker(
+        states=jobs.states,
+        storage=wiring.storage(settings),
+        processor=processor,
+        time_limit=settings.job_timeout,
+    )
+    log.debug("worker %s started", worker_id)
+    try:
+        jobs.queue.consume(worker_id, worker.execute, stopping)
+    finally:
+        jobs.close()

@@ -1,0 +1,292 @@
+"""The one owner of job state: every write of a job's state goes through JobStates.
+
+Each transition is one guarded UPDATE (or the INSERT of a new job), so a status never
+moves backwards: a finished job never changes again, only a running job is handed back,
+only a running job reports progress. ``expires_at`` and the clearing of ``worker_id`` are
+computed here and nowhere else.
+
+Whoever needs to know that a job changed state (webhooks, metrics) registers an observer:
+it is called inside the transaction that made the change, with that session, so what it
+writes commits or rolls back together with the change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagetune.db.models import Job, utcnow
+from imagetune.errors import interrupted
+from imagetune.jobs.models import JobOptions, JobRecord, JobState, NewJob, Scale
+
+UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
+MAX_ERROR_LENGTH = 1000
+
+
+class Change(StrEnum):
+    """What happened to a job."""
+
+    QUEUED = "queued"
+    """Created, waiting for a worker."""
+    STARTED = "started"
+    """A worker took it (again, after a hand-back)."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """Ended without a result: processing failed, ran over time, or lost too many workers."""
+    REQUEUED = "requeued"
+    """Handed back by a stopping or lost worker; it waits for another."""
+    PURGED = "purged"
+    """Its retention ended: the original and results were deleted."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    job_id: uuid.UUID
+    change: Change
+
+
+Observer = Callable[[Session, Sequence[Transition]], None]
+"""Called inside the transaction that made the transitions, before it commits."""
+
+
+@dataclass(frozen=True)
+class Released:
+    """What became of running jobs that were handed back."""
+
+    requeued: int
+    failed: int
+
+    def __add__(self, other: Released) -> Released:
+        return Released(self.requeued + other.requeued, self.failed + other.failed)
+
+
+NOTHING_RELEASED = Released(0, 0)
+
+
+def to_record(job: Job) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        user_id=job.user_id,
+        state=JobState(job.state),
+        scale=Scale(job.scale),
+        options=JobOptions.from_json(job.options),
+        original_key=job.original_key,
+        result_keys=list(job.result_keys),
+        error=job.error,
+        attempts=job.attempts,
+        progress=job.progress,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        expires_at=job.expires_at,
+        purged_at=job.purged_at,
+    )
+
+
+class JobStates:
+    """Moves jobs between states in the jobs table, for the API, the queues and the
+    workers alike."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        retention: timedelta,
+        max_attempts: int,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        self.sessions = sessions
+        self.retention = retention
+        self.max_attempts = max_attempts
+        self._observers = list(observers)
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer`` with every transition from now on (see Observer)."""
+        self._observers.append(observer)
+
+    # -- transitions that take part in a caller's transaction
+
+    def create(self, session: Session, job: NewJob) -> None:
+        """Insert ``job``, queued."""
+        session.add(
+            Job(
+                id=job.id,
+                user_id=job.user_id,
+                state=JobState.QUEUED.value,
+                scale=job.scale.value,
+                options=job.options.to_json(),
+                original_key=job.original_key,
+                result_keys=[],
+                attempts=0,
+                progress=0,
+                created_at=utcnow(),
+            )
+        )
+        session.flush()
+        self._notify(session, [job.id], Change.QUEUED)
+
+    def start(
+        self, session: Session, which: ColumnElement[bool], worker_id: str
+    ) -> JobRecord | None:
+        """Mark the unfinished job ``which`` selects as running for ``worker_id``; None
+        when there is none (taken by another worker, or already finished)."""
+        job = session.scalars(
+            update(Job)
+            .where(which, Job.state.in_(UNFINISHED))
+            .values(
+                state=JobState.RUNNING.value,
+                worker_id=worker_id,
+                attempts=Job.attempts + 1,
+                started_at=utcnow(),
+                progress=0,
+            )
+            .returning(Job)
+        ).one_or_none()
+        if job is None:
+            return None
+        self._notify(session, [job.id], Change.STARTED)
+        return to_record(job)
+
+    def release(
+        self, session: Session, held: ColumnElement[bool], *, count_attempt: bool
+    ) -> Released:
+        """Hand back the running jobs ``held`` selects.
+
+        ``count_attempt`` says the worker was lost mid-job (crash, kill, stall), so the
+        attempt counts, and a job out of attempts ends Failed; a clean stop hands the job
+        back without using one up.
+        """
+        held = held & (Job.state == JobState.RUNNING.value)
+        failed: list[uuid.UUID] = []
+        if count_attempt:
+            failed = self._finish(
+                session,
+                held & (Job.attempts >= self.max_attempts),
+                JobState.FAILED,
+                error=interrupted(self.max_attempts),
+            )
+        requeued = list(
+            session.scalars(
+                update(Job)
+                .where(held)
+                .values(
+                    state=JobState.QUEUED.value,
+                    worker_id=None,
+                    started_at=None,
+                    progress=0,
+                    attempts=Job.attempts if count_attempt else Job.attempts - 1,
+                )
+                .returning(Job.id)
+            ).all()
+        )
+        self._notify(session, requeued, Change.REQUEUED)
+        return Released(requeued=len(requeued), failed=len(failed))
+
+    # -- transitions in a transaction of their own
+
+    def set_progress(self, job_id: uuid.UUID, percent: int) -> None:
+        """Record how far a running job is (0-100); ignored once it is not running."""
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
+                .values(progress=max(0, min(100, percent)))
+            )
+
+    def succeed(self, job_id: uuid.UUID, result_keys: list[str]) -> bool:
+        """Finish an unfinished job with results; False when it had already finished."""
+        with self.sessions.begin() as session:
+            return bool(
+                self._finish(
+                    session,
+                    Job.id == job_id,
+                    JobState.SUCCEEDED,
+                    result_keys=result_keys,
+                    error=None,
+                    progress=100,
+                )
+            )
+
+    def fail(self, job_id: uuid.UUID, error: str) -> bool:
+        """Finish an unfinished job as Failed with the public ``error``; False when it had
+        already finished."""
+        with self.sessions.begin() as session:
+            return bool(
+                self._finish(
+                    session, Job.id == job_id, JobState.FAILED, error=error[:MAX_ERROR_LENGTH]
+                )
+            )
+
+    def fail_overdue(
+        self, started_before: datetime, error: str, worker_ids: Collection[str]
+    ) -> list[str]:
+        """Fail the jobs ``worker_ids`` run since before ``started_before``; the ids of the
+        workers that ran them."""
+        if not worker_ids:
+            return []
+        overdue = (
+            (Job.state == JobState.RUNNING.value)
+            & (Job.started_at < started_before)
+            & Job.worker_id.in_(list(worker_ids))
+        )
+        # Checked twice a second: read first, so the usual "none" takes no write lock.
+        with self.sessions() as session:
+            if session.scalar(select(Job.id).where(overdue).limit(1)) is None:
+                return []
+        with self.sessions.begin() as session:
+            # Worker by worker: finishing clears worker_id, so RETURNING cannot say whose.
+            return [
+                worker
+                for worker in worker_ids
+                if self._finish(
+                    session, overdue & (Job.worker_id == worker), JobState.FAILED, error=error
+                )
+            ]
+
+    def purge(self, job_id: uuid.UUID) -> None:
+        """Record that a finished job's files were deleted."""
+        with self.sessions.begin() as session:
+            purged = session.scalars(
+                update(Job)
+                .where(Job.id == job_id, Job.state.not_in(UNFINISHED), Job.purged_at.is_(None))
+                .values(purged_at=utcnow())
+                .returning(Job.id)
+            ).all()
+            self._notify(session, purged, Change.PURGED)
+
+    # -- the one place a job finishes
+
+    def _finish(
+        self, session: Session, which: ColumnElement[bool], state: JobState, **values: Any
+    ) -> list[uuid.UUID]:
+        now = utcnow()
+        finished = list(
+            session.scalars(
+                update(Job)
+                .where(which, Job.state.in_(UNFINISHED))
+                .values(
+                    state=state.value,
+                    finished_at=now,
+                    expires_at=now + self.retention,
+                    worker_id=None,
+                    **values,
+                )
+                .returning(Job.id)
+            ).all()
+        )
+        change = Change.SUCCEEDED if state is JobState.SUCCEEDED else Change.FAILED
+        self._notify(session, finished, change)
+        return finished
+
+    def _notify(self, session: Session, job_ids: Sequence[uuid.UUID], change: Change) -> None:
+        if job_ids and self._observers:
+            transitions = [Transition(job_id, change) for job_id in job_ids]
+            for observer in self._observers:
+                observer(session, transitions)

@@ -1,0 +1,121 @@
+"""Building the service's parts from settings: the one place they are wired together.
+
+Everything below takes what it needs as plain arguments; only this module (and the
+process entry points above it, in imagetune.hosting, imagetune.app and imagetune.cli)
+reads Settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from imagetune.config import Settings
+from imagetune.db.database import Database, open_database
+from imagetune.engine.base import Processor
+from imagetune.engine.pipeline import EngineConfig, Upscaler
+from imagetune.jobs.embedded import EmbeddedQueue
+from imagetune.jobs.queue import JobQueue
+from imagetune.jobs.states import JobStates
+from imagetune.jobs.store import JobStore
+from imagetune.signing import UrlSigner, load_or_create_secret
+from imagetune.storage.base import Storage
+from imagetune.storage.local import LocalStorage
+from imagetune.storage.s3 import S3Storage
+
+
+def database(settings: Settings, *, migrate: bool = True) -> Database:
+    """The configured database (its data directory made first), migrated unless told not."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_database(settings.resolved_database_url, migrate=migrate)
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The job system over one database: its state owner, the store and the queue."""
+
+    database: Database
+    states: JobStates
+    store: JobStore
+    queue: JobQueue
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def jobs(settings: Settings, db: Database) -> Jobs:
+    states = JobStates(
+        db.sessions,
+        retention=timedelta(seconds=settings.retention_seconds),
+        max_attempts=settings.max_attempts,
+    )
+    queue = job_queue(settings, db, states)
+    return Jobs(db, states, JobStore(states, queue.dispatch), queue)
+
+
+def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:
+    """Procrastinate on PostgreSQL (workers on any number of hosts); otherwise the
+    embedded queue, the jobs table polled by one host's workers."""
+    if db.dialect == "postgresql":
+        from imagetune.jobs.fleet import FleetQueue
+
+        return FleetQueue(
+            states,
+            database_url=db.engine.url.render_as_string(hide_password=False),
+            heartbeat_interval=settings.worker_heartbeat_interval,
+            stall_timeout=settings.worker_stall_timeout,
+        )
+    return EmbeddedQueue(states, poll_interval=settings.worker_poll_interval)
+
+
+def local_storage(settings: Settings, files_route: str) -> LocalStorage:
+    """Files under the data directory, served by the API under ``files_route``."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = (
+        settings.secret_key.get_secret_value().encode()
+        if settings.secret_key
+        else load_or_create_secret(settings.data_dir)
+    )
+    return LocalStorage(
+        settings.data_dir / "files",
+        signer=UrlSigner(secret),
+        public_url=settings.resolved_public_url(),
+        route=files_route,
+    )
+
+
+def object_storage(settings: Settings) -> S3Storage:
+    """The object store IMAGETUNE_STORAGE_URL names (credentials and region from the
+    standard AWS variables, through boto3)."""
+    assert settings.storage_url  # checked by Settings: s3://bucket[/prefix]
+    parts = urlsplit(settings.storage_url)
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint_url, config=Config(signature_version="s3v4")
+    )
+    return S3Storage(client, parts.netloc, parts.path)
+
+
+def storage(settings: Settings) -> Storage:
+    """For processes that only read and write objects (workers): any configured store."""
+    if settings.storage_url:
+        return object_storage(settings)
+    from imagetune.api.files import FILES_ROUTE
+
+    return local_storage(settings, FILES_ROUTE)
+
+
+def processor(settings: Settings) -> Processor:
+    """The engine, as settings configure it (the default processor factory)."""
+    return Upscaler(
+        EngineConfig(
+            threads=settings.resolved_engine_threads,
+            device=settings.engine_device,
+            tile=settings.engine_tile,
+            tile_memory_mb=settings.engine_tile_memory_mb,
+            max_pixels=settings.max_source_pixels,
+        )
+    )

@@ -1,0 +1,83 @@
+"""Processors for tests that need jobs to take a chosen time, not real inference.
+
+They implement imagetune.engine.base.Processor with the engine's own decode, exact-size
+Lanczos resize and encode, so results are real images of the contract's sizes; only the
+networks are left out. "Long enough to be caught mid-job" is then a setting.
+
+A spec string chooses one (IMAGETUNE_TEST_PROCESSOR for `python -m tests.fake_imagetune`):
+
+- ``sleep:SECONDS``: each job takes SECONDS, reporting progress as it goes;
+- ``gate:PATH``: each job waits until the file PATH exists (at most 120 s), so a test
+  decides exactly when jobs finish;
+- ``engine``: the real engine (imagetune.wiring.processor).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from imagetune import wiring
+from imagetune.config import Settings
+from imagetune.engine.base import ProcessedImage, Processor, ProcessRequest, ProgressCallback
+from imagetune.engine.decode import decode
+from imagetune.engine.encode import encode
+from imagetune.engine.errors import TimedOut
+from imagetune.engine.resample import resize
+from imagetune.engine.sizing import target_size
+from imagetune.hosting.worker_process import ProcessorFactory
+
+STEPS = 20
+GATE_LIMIT = 120.0
+
+
+@dataclass
+class TimedProcessor:
+    """Each job takes ``seconds`` (or waits for ``gate`` to exist), then resizes."""
+
+    seconds: float = 0.0
+    gate: Path | None = None
+    use_gpu: bool = False
+
+    def process(
+        self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
+    ) -> ProcessedImage:
+        decoded = decode(data)
+        started = time.monotonic()
+        for step in range(STEPS):
+            if self._done(started):
+                break
+            if request.time_limit is not None and time.monotonic() - started > request.time_limit:
+                raise TimedOut(request.time_limit)
+            if progress:
+                progress(step, STEPS)
+            time.sleep(self.seconds / STEPS if self.gate is None else 0.02)
+        while self.gate is not None and not self._done(started):
+            time.sleep(0.02)
+        height, width = decoded.pixels.shape[:2]
+        pixels = resize(decoded.pixels, target_size(width, height, request.long_side))
+        return encode(pixels, request.output_format, decoded.icc_profile)
+
+    def _done(self, started: float) -> bool:
+        elapsed = time.monotonic() - started
+        if self.gate is not None:
+            return self.gate.exists() or elapsed > GATE_LIMIT
+        return elapsed >= self.seconds
+
+
+def _timed(seconds: float, gate: str | None, _settings: Settings) -> Processor:
+    return TimedProcessor(seconds=seconds, gate=Path(gate) if gate else None)
+
+
+def processor_factory(spec: str) -> ProcessorFactory:
+    """The factory a spec string names (see the module docstring); picklable."""
+    kind, _, argument = spec.partition(":")
+    if kind == "engine":
+        return wiring.processor
+    if kind == "sleep":
+        return functools.partial(_timed, float(argument or 0), None)
+    if kind == "gate":
+        return functools.partial(_timed, 0.0, argument)
+    raise ValueError(f"unknown test processor {spec!r}")
