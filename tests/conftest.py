@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.databases import fresh_postgres_database
+from tests.inprocess import InProcessService
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
 
 pytest_plugins = ["tests.objectstores"]
@@ -14,6 +15,7 @@ pytest_plugins = ["tests.objectstores"]
 ServerFactory = Callable[..., ServerProcess]
 WorkerFactory = Callable[..., WorkerHost]
 ClientFactory = Callable[..., ApiClient]
+ServiceFactory = Callable[..., InProcessService]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -51,6 +53,25 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
 
 
 @pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[Callable[..., InProcessService]]:
+    """Start in-process services with their own settings (``IMAGETUNE_*=value``)."""
+    started: list[InProcessService] = []
+
+    def start(
+        data_dir: Path | None = None, *, processor: str = "sleep:0", **env: str
+    ) -> InProcessService:
+        service = InProcessService(
+            data_dir or tmp_path / f"data-{len(started)}", processor=processor, **env
+        )
+        started.append(service.start())
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
 def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
     """Start `imagetune worker` hosts; each is killed at the end of the test."""
     started: list[WorkerHost] = []
@@ -78,11 +99,34 @@ def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
 
 
 @pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for a module's read-mostly contract tests."""
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    """One in-process service for a module's read-mostly contract tests; its workers
+    resize instead of running networks (tests.processors)."""
+    service = InProcessService(tmp_path_factory.mktemp("shared") / "data")
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One `imagetune serve` over real HTTP for a module's tests, its workers resizing
+    instead of running networks (for what depends on the wire: paths, headers, logs)."""
     server = ServerProcess(
-        tmp_path_factory.mktemp("shared") / "data", env={"IMAGETUNE_WORKERS": "2"}
+        tmp_path_factory.mktemp("http") / "data",
+        env={"IMAGETUNE_WORKERS": "1"},
+        processor="sleep:0",
     )
+    server.start()
+    yield server
+    server.stop()
+    server.assert_no_server_errors()
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real `imagetune serve` (real engine) for a module's tests over real HTTP."""
+    server = ServerProcess(tmp_path_factory.mktemp("real") / "data", env={"IMAGETUNE_WORKERS": "1"})
     server.start()
     yield server
     server.stop()
@@ -94,14 +138,16 @@ def client_factory() -> Iterator[Callable[..., ApiClient]]:
     """Clients for a server: ``client_factory(server)`` makes a user with a fresh key."""
     clients: list[ApiClient] = []
 
-    def make(server: ServerProcess, key: str | None = None, user: str | None = None) -> ApiClient:
+    def make(
+        server: ServerProcess | InProcessService, key: str | None = None, user: str | None = None
+    ) -> ApiClient:
         if key is None:
             accounts = accounts_for(server.data_dir, server.env.get("IMAGETUNE_DATABASE_URL"))
             if user is None:
                 user = f"user-{uuid.uuid4().hex[:8]}"
                 accounts.create_user(user)
             key = accounts.create_key(user).key
-        client = ApiClient(server.base_url, key)
+        client = ApiClient(server.client_for(key))
         clients.append(client)
         return client
 

@@ -7,6 +7,8 @@ networks are left out. "Long enough to be caught mid-job" is then a setting.
 A spec string chooses one (IMAGETUNE_TEST_PROCESSOR for `python -m tests.fake_imagetune`):
 
 - ``sleep:SECONDS``: each job takes SECONDS, reporting progress as it goes;
+- ``per-mp:SECONDS``: each job takes SECONDS per megapixel of its original, so a big
+  original is the one a test catches mid-job while small ones pass quickly;
 - ``gate:PATH``: each job waits until the file PATH exists (at most 120 s), so a test
   decides exactly when jobs finish;
 - ``engine``: the real engine (imagetune.wiring.processor).
@@ -39,36 +41,38 @@ class TimedProcessor:
 
     seconds: float = 0.0
     gate: Path | None = None
+    per_megapixel: bool = False
     use_gpu: bool = False
 
     def process(
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
         decoded = decode(data)
+        height, width = decoded.pixels.shape[:2]
+        seconds = self.seconds * (width * height / 1e6 if self.per_megapixel else 1.0)
         started = time.monotonic()
         for step in range(STEPS):
-            if self._done(started):
+            if self._done(started, seconds):
                 break
             if request.time_limit is not None and time.monotonic() - started > request.time_limit:
                 raise TimedOut(request.time_limit)
             if progress:
                 progress(step, STEPS)
-            time.sleep(self.seconds / STEPS if self.gate is None else 0.02)
-        while self.gate is not None and not self._done(started):
+            time.sleep(seconds / STEPS if self.gate is None else 0.02)
+        while self.gate is not None and not self._done(started, seconds):
             time.sleep(0.02)
-        height, width = decoded.pixels.shape[:2]
         pixels = resize(decoded.pixels, target_size(width, height, request.long_side))
         return encode(pixels, request.output_format, decoded.icc_profile)
 
-    def _done(self, started: float) -> bool:
+    def _done(self, started: float, seconds: float) -> bool:
         elapsed = time.monotonic() - started
         if self.gate is not None:
             return self.gate.exists() or elapsed > GATE_LIMIT
-        return elapsed >= self.seconds
+        return elapsed >= seconds
 
 
-def _timed(seconds: float, gate: str | None, _settings: Settings) -> Processor:
-    return TimedProcessor(seconds=seconds, gate=Path(gate) if gate else None)
+def _timed(seconds: float, gate: str | None, per_mp: bool, _settings: Settings) -> Processor:
+    return TimedProcessor(seconds, Path(gate) if gate else None, per_megapixel=per_mp)
 
 
 def processor_factory(spec: str) -> ProcessorFactory:
@@ -77,7 +81,9 @@ def processor_factory(spec: str) -> ProcessorFactory:
     if kind == "engine":
         return wiring.processor
     if kind == "sleep":
-        return functools.partial(_timed, float(argument or 0), None)
+        return functools.partial(_timed, float(argument or 0), None, False)
+    if kind == "per-mp":
+        return functools.partial(_timed, float(argument), None, True)
     if kind == "gate":
-        return functools.partial(_timed, 0.0, argument)
+        return functools.partial(_timed, 0.0, argument, False)
     raise ValueError(f"unknown test processor {spec!r}")

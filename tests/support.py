@@ -74,6 +74,15 @@ class ServerProcess:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"server-{self.port}.log"
 
+    @property
+    def http(self) -> httpx.Client:
+        """A client without credentials, for probes and result URLs."""
+        return self.client_for(None)
+
+    def client_for(self, key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
     def start(self) -> ServerProcess:
         self.process = launch(
             ["serve", "--port", str(self.port), *self.args],
@@ -241,9 +250,14 @@ def open_image(data: bytes) -> Image.Image:
 class ApiClient:
     """The public API as a client written against the contract calls it."""
 
-    def __init__(self, base_url: str, key: str | None) -> None:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=30)
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def download(self, url: str) -> httpx.Response:
+        """A result URL, fetched without credentials, as a browser would."""
+        request = self.http.build_request("GET", url)
+        request.headers.pop("Authorization", None)
+        return self.http.send(request)
 
     def submit(
         self, image: bytes, scale: str = "1K", filename: str = "image.png"

@@ -8,23 +8,24 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory
-from tests.support import ServerProcess, accounts_for, make_image
+from tests.inprocess import InProcessService
+from tests.support import accounts_for, make_image
 
 INVALID = {"detail": "Invalid API key"}
 NO_USER = {"detail": "Not Found User"}
 
 
-def upscale(server: ServerProcess, headers: dict[str, str], **data: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.base_url}/public/v1/image-tune/upscale",
+def upscale(server: InProcessService, headers: dict[str, str], **data: str) -> httpx.Response:
+    return server.http.post(
+        "/public/v1/image-tune/upscale",
         headers=headers,
         files={"image": ("a.png", make_image(), "image/png")},
         data=data or {"scale": "1K"},
     )
 
 
-def job(server: ServerProcess, headers: dict[str, str], job_id: str = "") -> httpx.Response:
-    return httpx.get(f"{server.base_url}/public/v1/job/{job_id or uuid.uuid4()}", headers=headers)
+def job(server: InProcessService, headers: dict[str, str], job_id: str = "") -> httpx.Response:
+    return server.http.get(f"/public/v1/job/{job_id or uuid.uuid4()}", headers=headers)
 
 
 CALLS = [pytest.param(upscale, id="upscale"), pytest.param(job, id="job")]
@@ -42,14 +43,14 @@ CALLS = [pytest.param(upscale, id="upscale"), pytest.param(job, id="job")]
         pytest.param({"Authorization": "Bearer not-even-our-format"}, id="foreign"),
     ],
 )
-def test_bad_credentials_are_401(shared_server: ServerProcess, call, headers) -> None:
+def test_bad_credentials_are_401(shared_server: InProcessService, call, headers) -> None:
     response = call(shared_server, headers)
     assert response.status_code == 401
     assert response.json() == INVALID
 
 
 @pytest.mark.parametrize("call", CALLS)
-def test_revoked_key_is_401(shared_server: ServerProcess, call) -> None:
+def test_revoked_key_is_401(shared_server: InProcessService, call) -> None:
     accounts = accounts_for(shared_server.data_dir)
     name = f"revoked-{call.__name__}"
     accounts.create_user(name)
@@ -62,7 +63,7 @@ def test_revoked_key_is_401(shared_server: ServerProcess, call) -> None:
 
 
 @pytest.mark.parametrize("call", CALLS)
-def test_deleted_user_is_404(shared_server: ServerProcess, call) -> None:
+def test_deleted_user_is_404(shared_server: InProcessService, call) -> None:
     accounts = accounts_for(shared_server.data_dir)
     name = f"gone-{call.__name__}"
     accounts.create_user(name)
@@ -74,23 +75,23 @@ def test_deleted_user_is_404(shared_server: ServerProcess, call) -> None:
 
 
 def test_bearer_scheme_is_case_insensitive(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     key = client_factory(shared_server).http.headers["Authorization"].split()[1]
     response = job(shared_server, {"Authorization": f"bearer {key}"})
     assert response.json() == {"detail": "Job not found"}
 
 
-def test_auth_is_checked_before_validation(shared_server: ServerProcess) -> None:
+def test_auth_is_checked_before_validation(shared_server: InProcessService) -> None:
     bad_key = {"Authorization": "Bearer itk_unknownunknownunknown"}
-    response = httpx.post(
-        f"{shared_server.base_url}/public/v1/image-tune/upscale",
+    response = shared_server.http.post(
+        "/public/v1/image-tune/upscale",
         headers=bad_key,
         data={"scale": "9K"},
     )
     assert (response.status_code, response.json()) == (401, INVALID)
-    response = httpx.post(
-        f"{shared_server.base_url}/public/v1/image-tune/upscale",
+    response = shared_server.http.post(
+        "/public/v1/image-tune/upscale",
         headers={**bad_key, "Content-Type": "multipart/form-data; boundary=x"},
         content=b"garbage",
     )
@@ -99,7 +100,7 @@ def test_auth_is_checked_before_validation(shared_server: ServerProcess) -> None
     assert (response.status_code, response.json()) == (401, INVALID)
 
 
-def test_deleted_user_is_404_before_validation(shared_server: ServerProcess) -> None:
+def test_deleted_user_is_404_before_validation(shared_server: InProcessService) -> None:
     accounts = accounts_for(shared_server.data_dir)
     accounts.create_user("gone-early")
     key = accounts.create_key("gone-early").key

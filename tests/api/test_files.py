@@ -16,12 +16,12 @@ FORBIDDEN = 403
 
 
 @pytest.fixture(scope="module")
-def result_url(shared_server: ServerProcess) -> str:
+def result_url(http_server: ServerProcess) -> str:
     from tests.support import ApiClient, accounts_for
 
-    accounts = accounts_for(shared_server.data_dir)
+    accounts = accounts_for(http_server.data_dir)
     accounts.create_user("files-owner")
-    client = ApiClient(shared_server.base_url, accounts.create_key("files-owner").key)
+    client = ApiClient(http_server.client_for(accounts.create_key("files-owner").key))
     job = client.upscale(make_image(), "1K")
     client.close()
     url: str = job["image_urls"][0]
@@ -68,24 +68,26 @@ def test_extended_expiry_is_403(result_url: str) -> None:
 
 
 def test_other_path_with_same_signature_is_403(
-    shared_server: ServerProcess, client_factory: ClientFactory, result_url: str
+    http_server: ServerProcess, client_factory: ClientFactory, result_url: str
 ) -> None:
-    other = client_factory(shared_server).upscale(make_image(seed=3), "1K")["image_urls"][0]
+    other = client_factory(http_server).upscale(make_image(seed=3), "1K")["image_urls"][0]
     stolen_query = urlsplit(result_url).query
     response = httpx.get(urlsplit(other)._replace(query=stolen_query).geturl())
     assert response.status_code == FORBIDDEN
 
 
-def test_expired_url_is_403(shared_server: ServerProcess, result_url: str) -> None:
+def test_expired_url_is_403(http_server: ServerProcess, result_url: str) -> None:
     path = urlsplit(result_url).path
     expires = int(time.time()) - 1
-    sig = signer_for(shared_server).sign(path, expires)
-    response = httpx.get(f"{shared_server.base_url}{path}?expires={expires}&sig={sig}")
+    sig = signer_for(http_server).sign(path, expires)
+    response = httpx.get(f"{http_server.base_url}{path}?expires={expires}&sig={sig}")
     assert response.status_code == FORBIDDEN
 
 
 def test_url_expires_after_the_configured_ttl(server_factory, client_factory) -> None:
-    server = server_factory(IMAGETUNE_RESULT_URL_TTL="1", IMAGETUNE_WORKERS="1")
+    server = server_factory(
+        IMAGETUNE_RESULT_URL_TTL="1", IMAGETUNE_WORKERS="1", processor="sleep:0"
+    )
     url = client_factory(server).upscale(make_image(), "1K")["image_urls"][0]
     expires = int(parse_qs(urlsplit(url).query)["expires"][0])
     assert expires <= time.time() + 1
@@ -99,11 +101,11 @@ def test_missing_or_malformed_signature_is_403(result_url: str, query: str) -> N
     assert httpx.get(bare + query).status_code == FORBIDDEN
 
 
-def test_unknown_file_with_valid_signature_is_404(shared_server: ServerProcess) -> None:
+def test_unknown_file_with_valid_signature_is_404(http_server: ServerProcess) -> None:
     path = "/files/results/00000000-0000-4000-8000-000000000000.png"
     expires = int(time.time()) + 60
-    sig = signer_for(shared_server).sign(path, expires)
-    response = httpx.get(f"{shared_server.base_url}{path}?expires={expires}&sig={sig}")
+    sig = signer_for(http_server).sign(path, expires)
+    response = httpx.get(f"{http_server.base_url}{path}?expires={expires}&sig={sig}")
     assert response.status_code == 404
 
 
@@ -111,23 +113,23 @@ def test_unknown_file_with_valid_signature_is_404(shared_server: ServerProcess) 
     "path",
     ["/files/../secret_key", "/files/%2e%2e/secret_key", "/files/results/.tmp-x", "/files/"],
 )
-def test_traversal_and_hidden_paths_are_404(shared_server: ServerProcess, path: str) -> None:
+def test_traversal_and_hidden_paths_are_404(http_server: ServerProcess, path: str) -> None:
     # Even a correctly signed traversal must not reach outside the files directory.
     expires = int(time.time()) + 60
-    sig = signer_for(shared_server).sign(path, expires)
-    response = httpx.get(f"{shared_server.base_url}{path}?expires={expires}&sig={sig}")
+    sig = signer_for(http_server).sign(path, expires)
+    response = httpx.get(f"{http_server.base_url}{path}?expires={expires}&sig={sig}")
     assert response.status_code == 404
 
 
 def test_keys_and_signatures_never_reach_the_log(
-    shared_server: ServerProcess, client_factory: ClientFactory, result_url: str
+    http_server: ServerProcess, client_factory: ClientFactory, result_url: str
 ) -> None:
-    client = client_factory(shared_server)
+    client = client_factory(http_server)
     key = client.http.headers["Authorization"].split()[1]
     client.job("00000000-0000-4000-8000-000000000000")
     assert httpx.get(result_url).status_code == 200
     sig = parse_qs(urlsplit(result_url).query)["sig"][0]
-    log = shared_server.log()
+    log = http_server.log()
     assert "sig=[redacted]" in log  # the download was logged, without its signature
     assert sig not in log
     assert key not in log

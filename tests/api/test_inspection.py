@@ -6,7 +6,6 @@ import io
 import os
 import signal
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -40,8 +39,8 @@ def test_a_crashed_decoder_costs_one_request(inspector: Inspector) -> None:
     assert inspector.check(make_image()) == "PNG"  # replaced
 
 
-def test_decoding_over_the_memory_limit_is_400(server_factory, client_factory) -> None:
-    server = server_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_MEMORY_MB="300")
+def test_decoding_over_the_memory_limit_is_400(service_factory, client_factory) -> None:
+    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_MEMORY_MB="300")
     client = client_factory(server)
     # 40 megapixels (a small file: flat colour): under the pixel limit, over what 300 MB
     # of address space lets a process decode.
@@ -51,13 +50,13 @@ def test_decoding_over_the_memory_limit_is_400(server_factory, client_factory) -
     assert response.status_code == 400
     assert response.json()["detail"] == "Invalid image file: the decoder failed on this file"
     assert client.submit(make_image(), "1K").status_code == 200
-    assert httpx.get(f"{server.base_url}/readyz").status_code == 200
+    assert server.http.get("/readyz").status_code == 200
 
 
-def test_decoding_over_the_time_limit_is_400(server_factory, client_factory) -> None:
-    server = server_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_TIMEOUT="0.05")
+def test_decoding_over_the_time_limit_is_400(service_factory, client_factory) -> None:
+    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_TIMEOUT="0.05")
     client = client_factory(server)
     response = client.submit(make_image((4000, 3000)), "1K")
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Invalid image file: decoding took longer")
-    assert httpx.get(f"{server.base_url}/readyz").status_code == 200
+    assert server.http.get("/readyz").status_code == 200

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory
-from tests.support import ServerProcess, make_image, open_image
+from tests.inprocess import InProcessService
+from tests.support import make_image, open_image
 
 
 def submit(client, image: bytes, **fields: str) -> httpx.Response:
@@ -20,7 +21,7 @@ def submit(client, image: bytes, **fields: str) -> httpx.Response:
 
 
 def test_models_lists_the_choices(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     response = client_factory(shared_server).http.get("/public/v1/models")
     assert response.status_code == 200
@@ -33,8 +34,8 @@ def test_models_lists_the_choices(
     assert all(m["description"] for m in models.values())
 
 
-def test_models_needs_a_key(shared_server: ServerProcess) -> None:
-    response = httpx.get(f"{shared_server.base_url}/public/v1/models")
+def test_models_needs_a_key(shared_server: InProcessService) -> None:
+    response = shared_server.http.get("/public/v1/models")
     assert (response.status_code, response.json()) == (401, {"detail": "Invalid API key"})
 
 
@@ -48,7 +49,7 @@ def test_models_needs_a_key(shared_server: ServerProcess) -> None:
     ],
 )
 def test_model_and_output_format(
-    shared_server: ServerProcess,
+    shared_server: InProcessService,
     client_factory: ClientFactory,
     fields: dict[str, str],
     media_type: str,
@@ -61,7 +62,7 @@ def test_model_and_output_format(
     assert job["status"] == "Succeed", job
     assert job["model"] == fields.get("model", "photo")
     assert job["output_format"] == fields.get("output_format", "png")
-    result = httpx.get(job["image_urls"][0])
+    result = client.download(job["image_urls"][0])
     assert result.headers["content-type"] == media_type
     image = open_image(result.content)
     assert (image.format, image.size) == (fmt, (1024, 683))
@@ -72,16 +73,17 @@ def test_model_and_output_format(
     [("model", "nope"), ("model", "Photo"), ("output_format", "gif"), ("output_format", "PNG")],
 )
 def test_unknown_extension_values_are_422(
-    shared_server: ServerProcess, client_factory: ClientFactory, field: str, value: str
+    shared_server: InProcessService, client_factory: ClientFactory, field: str, value: str
 ) -> None:
     response = submit(client_factory(shared_server), make_image(), **{field: value})
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
 
 
-def test_progress_rises_while_a_job_runs(server_factory, client_factory: ClientFactory) -> None:
-    # Small tiles and the slow GAN model: a dozen tiles, each a noticeable step.
-    server = server_factory(IMAGETUNE_WORKERS="1", IMAGETUNE_ENGINE_TILE="32")
+def test_progress_rises_while_a_job_runs(service_factory, client_factory: ClientFactory) -> None:
+    # A job that takes two seconds, reporting progress in steps (the engine reports one
+    # step per tile: tests/engine/test_pipeline.py).
+    server = service_factory(processor="sleep:2")
     client = client_factory(server)
     response = submit(client, make_image((128, 96)), model="enhance")
     job_id = response.json()["job_id"]

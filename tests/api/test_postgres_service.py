@@ -18,13 +18,13 @@ def test_full_flow_and_restart_on_postgresql(server_factory, client_factory: Cli
         server.stop()
 
         restarted = server_factory(
-            server.data_dir, IMAGETUNE_DATABASE_URL=url, IMAGETUNE_WORKERS="1"
+            server.data_dir, IMAGETUNE_DATABASE_URL=url, IMAGETUNE_WORKERS="1", processor="sleep:0"
         )
         client.http.base_url = httpx.URL(restarted.base_url)
         job = client.wait(queued)
         assert job["status"] == "Succeed"
-        assert open_image(httpx.get(job["image_urls"][0]).content).size == (1024, 683)
+        assert open_image(client.download(job["image_urls"][0]).content).size == (1024, 683)
         assert not (restarted.data_dir / "imagetune.db").exists()  # nothing went to SQLite
-        ready = httpx.get(f"{restarted.base_url}/readyz").json()
+        ready = restarted.http.get("/readyz").json()
         assert ready["database"] is True
         restarted.stop()

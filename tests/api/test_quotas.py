@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
-
 from imagetune.api.quotas import RateLimiter
 from tests.conftest import ClientFactory
 from tests.support import make_image
 
 
-def test_rate_limit_answers_429_with_headers(server_factory, client_factory) -> None:
-    server = server_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_RATE_LIMIT_PER_MINUTE="3")
+def test_rate_limit_answers_429_with_headers(service_factory, client_factory) -> None:
+    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_RATE_LIMIT_PER_MINUTE="3")
     client, other = client_factory(server), client_factory(server)
     remaining = []
     for _ in range(3):
@@ -28,8 +26,8 @@ def test_rate_limit_answers_429_with_headers(server_factory, client_factory) -> 
     assert other.submit(make_image(), "1K").status_code == 200  # per user
 
 
-def test_quota_is_checked_before_the_body(server_factory, client_factory) -> None:
-    server = server_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_RATE_LIMIT_PER_MINUTE="1")
+def test_quota_is_checked_before_the_body(service_factory, client_factory) -> None:
+    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_RATE_LIMIT_PER_MINUTE="1")
     client = client_factory(server)
     assert client.submit(make_image(), "1K").status_code == 200
     # A body that would be a 422 gets the 429: the upload is not read at all.
@@ -37,8 +35,8 @@ def test_quota_is_checked_before_the_body(server_factory, client_factory) -> Non
     assert response.status_code == 429
 
 
-def test_unfinished_jobs_cap(server_factory, client_factory: ClientFactory) -> None:
-    server = server_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_MAX_UNFINISHED_PER_USER="2")
+def test_unfinished_jobs_cap(service_factory, client_factory: ClientFactory) -> None:
+    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_MAX_UNFINISHED_PER_USER="2")
     client, other = client_factory(server), client_factory(server)
     assert [client.submit(make_image(), "1K").status_code for _ in range(2)] == [200, 200]
     refused = client.submit(make_image(), "1K")
@@ -48,8 +46,8 @@ def test_unfinished_jobs_cap(server_factory, client_factory: ClientFactory) -> N
     assert other.submit(make_image(), "1K").status_code == 200
 
 
-def test_global_queue_cap_is_429(server_factory, client_factory: ClientFactory) -> None:
-    server = server_factory(
+def test_global_queue_cap_is_429(service_factory, client_factory: ClientFactory) -> None:
+    server = service_factory(
         IMAGETUNE_WORKERS="0",
         IMAGETUNE_MAX_QUEUE_LENGTH="3",
         IMAGETUNE_MAX_UNFINISHED_PER_USER="0",
@@ -61,7 +59,7 @@ def test_global_queue_cap_is_429(server_factory, client_factory: ClientFactory) 
     assert refused.status_code == 429
     assert refused.json() == {"detail": "The queue is full; try again shortly"}
     assert int(refused.headers["Retry-After"]) >= 1
-    assert httpx.get(f"{server.base_url}/readyz").status_code == 200
+    assert server.http.get("/readyz").status_code == 200
 
 
 def test_token_bucket_refills_over_time() -> None:

@@ -17,6 +17,7 @@ def test_no_generated_request_causes_a_server_error(
         IMAGETUNE_WORKERS="1",
         IMAGETUNE_RATE_LIMIT_PER_MINUTE="0",
         IMAGETUNE_MAX_UNFINISHED_PER_USER="0",
+        processor="sleep:0",
     )
     key = client_factory(server).http.headers["Authorization"].split()[1]
     st = shutil.which("st", path=str(Path(sys.executable).parent))

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from tests.conftest import ClientFactory
-from tests.support import ServerProcess, make_image
+from tests.inprocess import InProcessService
+from tests.support import make_image
 
 CANONICAL_UUID = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -16,7 +17,7 @@ CANONICAL_UUID = re.compile(
 
 
 def test_returns_canonical_job_id_at_once(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     client = client_factory(shared_server)
     response = client.submit(make_image(), "2K")
@@ -41,7 +42,7 @@ def test_returns_canonical_job_id_at_once(
     ],
 )
 def test_undecodable_image_is_400(
-    shared_server: ServerProcess, client_factory: ClientFactory, payload: bytes
+    shared_server: InProcessService, client_factory: ClientFactory, payload: bytes
 ) -> None:
     response = client_factory(shared_server).submit(payload, "1K")
     assert response.status_code == 400
@@ -50,7 +51,7 @@ def test_undecodable_image_is_400(
 
 
 def test_missing_image_is_422_naming_the_field(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     client = client_factory(shared_server)
     response = client.http.post("/public/v1/image-tune/upscale", data={"scale": "1K"})
@@ -59,7 +60,7 @@ def test_missing_image_is_422_naming_the_field(
 
 
 def test_missing_scale_is_422_naming_the_field(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     client = client_factory(shared_server)
     response = client.http.post(
@@ -71,7 +72,7 @@ def test_missing_scale_is_422_naming_the_field(
 
 @pytest.mark.parametrize("scale", ["8K", "2k", "", "1024", "1K ", "4K,2K"])
 def test_unknown_scale_is_422(
-    shared_server: ServerProcess, client_factory: ClientFactory, scale: str
+    shared_server: InProcessService, client_factory: ClientFactory, scale: str
 ) -> None:
     response = client_factory(shared_server).submit(make_image(), scale)
     assert response.status_code == 422
@@ -79,7 +80,7 @@ def test_unknown_scale_is_422(
     assert [e["loc"] for e in errors] == [["body", "scale"]]
 
 
-def test_json_body_is_422(shared_server: ServerProcess, client_factory: ClientFactory) -> None:
+def test_json_body_is_422(shared_server: InProcessService, client_factory: ClientFactory) -> None:
     client = client_factory(shared_server)
     response = client.http.post("/public/v1/image-tune/upscale", json={"scale": "1K"})
     assert response.status_code == 422
@@ -88,7 +89,7 @@ def test_json_body_is_422(shared_server: ServerProcess, client_factory: ClientFa
 
 
 def test_image_sent_as_text_field_is_422(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     client = client_factory(shared_server)
     response = client.http.post(
@@ -99,7 +100,7 @@ def test_image_sent_as_text_field_is_422(
 
 
 def test_rejected_upload_creates_no_job(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     originals = shared_server.data_dir / "files" / "originals"
     before = set(originals.iterdir()) if originals.exists() else set()
@@ -110,7 +111,7 @@ def test_rejected_upload_creates_no_job(
 
 
 def test_job_id_is_unique_per_submission(
-    shared_server: ServerProcess, client_factory: ClientFactory
+    shared_server: InProcessService, client_factory: ClientFactory
 ) -> None:
     client = client_factory(shared_server)
     ids = {client.submit(make_image(seed=i), "1K").json()["job_id"] for i in range(5)}

@@ -48,14 +48,17 @@ def test_purge_deletes_expired_files_only(database_url: str, tmp_path: Path) -> 
 
 def test_results_expire_over_http(server_factory, client_factory) -> None:
     server = server_factory(
-        IMAGETUNE_WORKERS="1", IMAGETUNE_RETENTION_SECONDS="5", IMAGETUNE_PURGE_INTERVAL="0.2"
+        IMAGETUNE_WORKERS="1",
+        IMAGETUNE_RETENTION_SECONDS="3",
+        IMAGETUNE_PURGE_INTERVAL="0.2",
+        processor="sleep:0",
     )
     client = client_factory(server)
     job = client.upscale(make_image(), "1K")
     assert job["status"] == "Succeed"
     expires_at = datetime.fromisoformat(job["expires_at"])
     finished_at = datetime.fromisoformat(job["finished_at"])
-    assert expires_at - finished_at == timedelta(seconds=5)
+    assert expires_at - finished_at == timedelta(seconds=3)
     url = job["image_urls"][0]
     # The link is never valid beyond the file it points to.
     assert int(parse_qs(urlsplit(url).query)["expires"][0]) <= expires_at.timestamp()

@@ -67,6 +67,7 @@ def test_service_on_s3(server_factory, client_factory, s3_bucket: tuple[Any, str
         IMAGETUNE_WORKERS="1",
         IMAGETUNE_STORAGE_URL=f"s3://{bucket}/service",
         IMAGETUNE_S3_ENDPOINT_URL=client.meta.endpoint_url,
+        processor="sleep:0",
         **S3_ENV,
     )
     api = client_factory(server)
@@ -78,4 +79,7 @@ def test_service_on_s3(server_factory, client_factory, s3_bucket: tuple[Any, str
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert keys == {f"service/originals/{job['job_id']}", f"service/results/{job['job_id']}.png"}
     assert not (server.data_dir / "files").exists()
-    assert httpx.get(f"{server.base_url}/readyz").json()["storage"] is True
+    assert server.http.get("/readyz").json()["storage"] is True
+    # Results come from the store: the local files route does not exist at all.
+    files = server.http.get(f"/files/results/{job['job_id']}.png?expires=9999999999&sig=x")
+    assert (files.status_code, files.json()) == (404, {"detail": "Not Found"})

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
@@ -27,7 +26,9 @@ FAST_HEARTBEATS = {
     "IMAGETUNE_WORKER_STALL_TIMEOUT": "4",
 }
 BIG = (900, 650)
-"""A 4K job from this takes several seconds: long enough to be caught mid-job."""
+PER_MP = "per-mp:10"
+"""Workers' jobs take 10 s per megapixel of original (tests.processors): a BIG job about
+6 s, long enough to be caught mid-job; the small ones a fraction of a second."""
 
 
 @pytest.fixture
@@ -79,7 +80,10 @@ def test_two_apis_and_three_workers_lose_nothing_when_a_worker_dies(
     }
     # Each process has its own data directory, as on separate machines.
     apis = [server_factory(tmp_path / f"api-{n}", args=("--no-workers",), **env) for n in (1, 2)]
-    hosts = {name: worker_factory(name, tmp_path / name, **env) for name in ("w1", "w2", "w3")}
+    hosts = {
+        name: worker_factory(name, tmp_path / name, processor=PER_MP, **env)
+        for name in ("w1", "w2", "w3")
+    }
     first = client_factory(apis[0])
     key = first.http.headers["Authorization"].removeprefix("Bearer ")
     clients = [first, client_factory(apis[1], key=key)]
@@ -105,7 +109,7 @@ def test_two_apis_and_three_workers_lose_nothing_when_a_worker_dies(
         assert job["status"] == "Succeed", job
         [image_url] = job["image_urls"]
         assert image_url.startswith(s3.meta.endpoint_url)  # presigned, straight from the store
-        result = httpx.get(image_url, timeout=30)
+        result = client.download(image_url)
         assert result.status_code == 200
         assert max(open_image(result.content).size) == expected[scale]
 
@@ -140,13 +144,18 @@ def busy_host(
     url, engine = postgres
     api = server_factory(args=("--no-workers",), IMAGETUNE_DATABASE_URL=url)
     client = client_factory(api)
-    host = worker_factory("w1", IMAGETUNE_DATABASE_URL=url, IMAGETUNE_SHUTDOWN_GRACE=request.param)
+    grace, processor = request.param
+    host = worker_factory(
+        "w1", IMAGETUNE_DATABASE_URL=url, IMAGETUNE_SHUTDOWN_GRACE=grace, processor=processor
+    )
     job_id = client.submit(make_image(BIG), "4K").json()["job_id"]
     wait_running(engine, job_id)
     return OneBusyHost(client, host, engine, job_id)
 
 
-@pytest.mark.parametrize("busy_host", ["120"], indirect=True)
+@pytest.mark.parametrize(
+    "busy_host", [pytest.param(("120", "sleep:3"), id="grace-120s")], indirect=True
+)
 def test_sigterm_lets_a_worker_finish_its_job(busy_host: OneBusyHost) -> None:
     assert busy_host.host.stop() == 0
     # Finished before the host exited.
@@ -154,7 +163,9 @@ def test_sigterm_lets_a_worker_finish_its_job(busy_host: OneBusyHost) -> None:
     assert job_row(busy_host.engine, busy_host.job_id)["attempts"] == 1
 
 
-@pytest.mark.parametrize("busy_host", ["0.5"], indirect=True)
+@pytest.mark.parametrize(
+    "busy_host", [pytest.param(("0.5", "sleep:600"), id="grace-0.5s")], indirect=True
+)
 def test_sigterm_past_the_grace_period_hands_the_job_back(
     busy_host: OneBusyHost, worker_factory: WorkerFactory, postgres: tuple[str, Engine]
 ) -> None:
@@ -163,8 +174,8 @@ def test_sigterm_past_the_grace_period_hands_the_job_back(
     assert job_row(engine, job_id) == {"state": "queued", "attempts": 0, "worker_id": None}
     assert "handed 1 unfinished job(s) back" in busy_host.host.log()
 
-    worker_factory("w2", IMAGETUNE_DATABASE_URL=postgres[0])
-    assert busy_host.client.wait(job_id, timeout=120)["status"] == "Succeed"
+    worker_factory("w2", IMAGETUNE_DATABASE_URL=postgres[0], processor="sleep:0")
+    assert busy_host.client.wait(job_id, timeout=60)["status"] == "Succeed"
     assert job_row(engine, job_id)["attempts"] == 1
 
 
@@ -181,12 +192,12 @@ def test_a_job_whose_workers_keep_dying_fails_after_the_attempt_limit(
     job_id = client.submit(make_image(BIG), "4K").json()["job_id"]
 
     for attempt, name in enumerate(["w1", "w2"], start=1):
-        host = worker_factory(name, **env)
+        host = worker_factory(name, processor="sleep:600", **env)
         wait_running(engine, job_id, host=f"{name}:")
         assert job_row(engine, job_id)["attempts"] == attempt
         host.kill()
     # The next host's sweeper finds the job's last worker silent, and no attempt left.
-    worker_factory("w3", **env)
+    worker_factory("w3", processor="sleep:0", **env)
     job = client.wait(job_id, timeout=60)
     assert job["status"] == "Failed"
     assert "interrupted 2 times" in job["error"]
@@ -197,12 +208,12 @@ def test_worker_command_on_the_embedded_database(
 ) -> None:
     api = server_factory(args=("--no-workers",))
     client = client_factory(api)
-    worker_factory("w1")
+    worker_factory("w1", processor="sleep:0")
     job = client.upscale(make_image((60, 40)), "1K")
     assert job["status"] == "Succeed"
     # SQLite lives on one host: a second worker host on the same data is refused.
     with pytest.raises(RuntimeError, match="another imagetune server is running workers"):
-        worker_factory("w2")
+        worker_factory("w2", processor="sleep:0")
 
 
 def test_a_worker_host_rides_out_a_database_outage(
@@ -215,7 +226,7 @@ def test_a_worker_host_rides_out_a_database_outage(
     env = {**FAST_HEARTBEATS, "IMAGETUNE_DATABASE_URL": url}
     api = server_factory(args=("--no-workers",), **env)
     client = client_factory(api)
-    host = worker_factory("w1", **env)
+    host = worker_factory("w1", processor="sleep:0", **env)
     name = url.rpartition("/")[2]
     admin = create_engine(normalize_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from imagetune.jobs.pool import MAX_RESPAWN_DELAY, respawn_delay
+from imagetune.hosting.pool import MAX_RESPAWN_DELAY, respawn_delay
 
 
 def test_respawn_back_off_spares_a_single_crash_and_caps_a_crash_loop() -> None:
