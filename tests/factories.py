@@ -33,7 +33,7 @@ class JobWorld:
         self.accounts = Accounts(self.sessions)
         self.user_id = self.accounts.create_user("owner").id
         self.states = JobStates(self.sessions, retention=RETENTION, max_attempts=max_attempts)
-        self.queue = EmbeddedQueue(self.states)
+        self.queue = EmbeddedQueue(self.states, poll_interval=0.05)
         self.store = JobStore(self.states, self.queue.dispatch)
 
     def submit(self, age_seconds: float = 0, model: ModelName = ModelName.PHOTO) -> uuid.UUID:

@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from imagetune.engine.base import Device
+from imagetune.engine.decode import DEFAULT_MAX_PIXELS
+from imagetune.engine.pipeline import TILE_MEMORY_MB
 
 
 def available_cpus() -> int:
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
         description="Largest tile side in input pixels; default: 240 on the CPU, 512 on a GPU.",
     )
     engine_tile_memory_mb: int = Field(
-        default=384,
+        default=TILE_MEMORY_MB,
         ge=32,
         description="Working-memory budget of one tile on the CPU; tiles shrink to fit it.",
     )
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="Seconds an upload may take to decode before 400."
     )
     max_source_pixels: int = Field(
-        default=50_000_000,
+        default=DEFAULT_MAX_PIXELS,
         gt=0,
         description="Largest original (width x height), checked from the header before decoding.",
     )

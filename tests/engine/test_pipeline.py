@@ -11,17 +11,21 @@ from PIL import Image, ImageCms
 from tests.engine.conftest import Run, encoded, photo, psnr_y
 
 
-@pytest.mark.parametrize("model", ["photo", "anime", "classic"])
+# The sizing rule is tested as a pure function (test_sizing.py); these run each path of
+# the pipeline once: an x4 pass then Lanczos, an x2 pass then down, tiny, only
+# downscaled, very elongated, and each network family.
 @pytest.mark.parametrize(
-    ("size", "long_side", "expected"),
+    ("model", "size", "long_side", "expected"),
     [
-        ((96, 64), 1024, (1024, 683)),  # x10.7: one x4 pass, then Lanczos
-        ((64, 96), 2048, (1365, 2048)),
-        ((700, 500), 1024, (1024, 731)),  # x1.46: x2 pass, then down
-        ((1, 1), 1024, (1024, 1024)),
-        ((7, 3), 1024, (1024, 439)),
-        ((4000, 16), 1024, (1024, 4)),  # larger than the target: only downscaled
-        ((16, 4000), 4096, (16, 4096)),  # x1.02 on a very elongated image
+        ("photo", (96, 64), 1024, (1024, 683)),  # x10.7: one x4 pass, then Lanczos
+        ("photo", (700, 500), 1024, (1024, 731)),  # x1.46: x2 pass, then down
+        ("photo", (1, 1), 1024, (1024, 1024)),
+        ("photo", (7, 3), 1024, (1024, 439)),
+        ("photo", (4000, 16), 1024, (1024, 4)),  # larger than the target: only downscaled
+        ("photo", (16, 4000), 4096, (16, 4096)),  # x1.02 on a very elongated image
+        ("anime", (64, 96), 2048, (1365, 2048)),
+        ("anime", (96, 64), 1024, (1024, 683)),
+        ("classic", (64, 96), 2048, (1365, 2048)),
     ],
 )
 def test_exact_size(
@@ -180,3 +184,12 @@ def test_progress_counts_every_tile(upscaler) -> None:
     total = steps[0][1]
     assert total == 3 * 2 + 1  # 500x300 in 240 px tiles, plus the final step
     assert steps == [(done, total) for done in range(1, total + 1)]
+
+
+def test_a_deadline_is_checked_as_tiles_go(upscaler) -> None:
+    from imagetune.engine.base import ProcessRequest
+    from imagetune.engine.errors import TimedOut
+
+    with pytest.raises(TimedOut) as info:
+        upscaler.process(encoded(photo((300, 200))), ProcessRequest(2048, time_limit=0.0))
+    assert info.value.limit == 0.0

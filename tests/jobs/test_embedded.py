@@ -36,7 +36,7 @@ def test_concurrent_claims_never_share_a_job(world: JobWorld) -> None:
         # Each thread its own engine and connections, like separate worker processes.
         sessions = open_database(world.url, migrate=False).sessions
         states = JobStates(sessions, retention=RETENTION, max_attempts=3)
-        queue = EmbeddedQueue(states)
+        queue = EmbeddedQueue(states, poll_interval=0.05)
         while (job := queue.claim(name)) is not None:
             with lock:
                 claimed.append(job.id)

@@ -20,7 +20,7 @@ from imagetune.jobs.states import NOTHING_RELEASED, JobStates, Released
 
 
 class EmbeddedQueue:
-    def __init__(self, states: JobStates, *, poll_interval: float = 0.2) -> None:
+    def __init__(self, states: JobStates, *, poll_interval: float) -> None:
         self._states = states
         self._poll_interval = poll_interval
 
