@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/engine_speed.py [--models photo,anime,classic] [--threads 2]
+    .venv/bin/python bench/engine_speed.py --smoke    # seconds: does it still run?
 
 Speed: a real photo (scikit-image's coffee, 600x400, PNG) goes through the whole engine
 step (decode, tiling, inference, resize, encode) for each scale and model. Two baselines
@@ -16,6 +17,10 @@ Memory: each 4K job runs in a fresh process and reports its peak RSS (VmHWM), fo
 worst cases (an original just under 2048 px, which an x4 pass takes to 8188 px before the
 final downscale; the same as JPEG, which adds a denoising pass), the GAN model, and a
 49-megapixel original (downscale only).
+
+--smoke is the same run in miniature: coffee shrunk to 150x100, photo and classic at 1K
+once each on 1 thread, the parts of a 1K job, and one 256x192 original's 1K job for
+memory. Its figures mean nothing; it shows the benchmark still works.
 """
 
 from __future__ import annotations
@@ -34,9 +39,9 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from imagetune.engine.base import ProcessRequest
+from imagetune.engine.base import OutputFormat, ProcessRequest
 from imagetune.engine.decode import DecodedImage, decode
-from imagetune.engine.encode import OutputFormat, encode
+from imagetune.engine.encode import encode
 from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import EngineConfig, Upscaler
 from imagetune.engine.resample import resize
@@ -73,8 +78,11 @@ def bare_tiles(upscaler: Upscaler, passes, image: np.ndarray) -> None:
         current = out
 
 
-def speed(models: list[ModelName], threads: int, repeat: int) -> None:
+def speed(
+    models: list[ModelName], scales: list[Scale], threads: int, repeat: int, shrink: int
+) -> None:
     photo = Image.fromarray(np.asarray(skimage.data.coffee()))
+    photo = photo.resize((photo.width // shrink, photo.height // shrink), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     photo.save(buffer, "PNG")
     data = buffer.getvalue()
@@ -84,15 +92,15 @@ def speed(models: list[ModelName], threads: int, repeat: int) -> None:
     print(
         f"input: coffee {photo.width}x{photo.height} PNG; {threads} threads; tile {upscaler.tile}"
     )
-    breakdown(upscaler, decoded)
+    breakdown(upscaler, decoded, max(scales, key=lambda scale: scale.pixels), repeat)
     print(
         f"{'model':8s} {'scale':5s} {'passes':32s} {'engine':>8s} {'bare whole':>11s} "
         f"{'ratio':>6s} {'bare tiles':>11s} {'ratio':>6s}"
     )
     for model in models:
-        for scale in Scale:
+        for scale in scales:
             passes = upscaler.passes_for(decoded, scale.pixels, model)
-            request = ProcessRequest(scale.pixels, model=model.value)
+            request = ProcessRequest(scale.pixels, model=model)
             upscaler.process(data, request)  # load the networks, warm the caches
             engine = best_of(repeat, lambda request=request: upscaler.process(data, request))
             names = " -> ".join(p.name for p in passes) or "(resampling only)"
@@ -113,6 +121,7 @@ MEMORY_JOB = """
 import re, sys
 from pathlib import Path
 from imagetune.engine.base import ProcessRequest
+from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import EngineConfig, Upscaler
 
 def hwm():
@@ -121,13 +130,16 @@ def hwm():
 
 upscaler = Upscaler(EngineConfig(threads=int(sys.argv[2])))
 before = hwm()
-result = upscaler.process(open(sys.argv[1], "rb").read(), ProcessRequest(4096, model=sys.argv[3]))
+request = ProcessRequest(int(sys.argv[4]), model=ModelName(sys.argv[3]))
+result = upscaler.process(open(sys.argv[1], "rb").read(), request)
 print(f"{result.width}x{result.height} {before} {hwm()}")
 """
 
 
-MEMORY_CASES = [
-    # (original size, model, encoding)
+MemoryCase = tuple[tuple[int, int], str, str]
+"""(original size, model, encoding)"""
+
+MEMORY_CASES: list[MemoryCase] = [
     ((2047, 1535), "photo", "png"),  # x4 pass to 8188x6140, then down: the largest canvas
     ((2047, 1535), "photo", "jpeg75"),  # denoise x2 then SPAN x2: a float intermediate too
     ((2047, 1535), "photo", "png16"),  # 16-bit colour: a uint16 canvas, float resampling
@@ -156,11 +168,14 @@ def write_original(path: Path, image: Image.Image, encoding: str) -> None:
         path.with_suffix(".png").rename(path)
 
 
-def memory(threads: int) -> None:
-    print("\npeak memory of 4K jobs (a fresh process each; its VmHWM):")
+SMOKE_MEMORY_CASES: list[MemoryCase] = [((256, 192), "photo", "png")]
+
+
+def memory(threads: int, cases: list[MemoryCase], scale: Scale) -> None:
+    print(f"\npeak memory of {scale.value} jobs (a fresh process each; its VmHWM):")
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        for (width, height), model, encoding in MEMORY_CASES:
+        for (width, height), model, encoding in cases:
             texture = skimage.data.astronaut()
             image = Image.fromarray(texture).resize((width, height), Image.Resampling.BILINEAR)
             grain = rng.integers(-8, 8, (height, width, 1))
@@ -170,8 +185,9 @@ def memory(threads: int) -> None:
             path = Path(tmp) / f"{width}x{height}-{encoding}.img"
             write_original(path, noisy, encoding)
             started = time.perf_counter()
+            job = [MEMORY_JOB, str(path), str(threads), model, str(scale.pixels)]
             child = subprocess.run(
-                [sys.executable, "-c", MEMORY_JOB, str(path), str(threads), model],
+                [sys.executable, "-c", *job],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -184,34 +200,62 @@ def memory(threads: int) -> None:
             )
 
 
-def breakdown(upscaler: Upscaler, decoded: DecodedImage) -> None:
-    """Where a 4K photo job's time goes (the final resize and encode are the overhead)."""
-    passes = upscaler.passes_for(decoded, 4096, ModelName.PHOTO)
+def breakdown(upscaler: Upscaler, decoded: DecodedImage, scale: Scale, repeat: int) -> None:
+    """Where a photo job's time goes (the final resize and encode are the overhead)."""
+    passes = upscaler.passes_for(decoded, scale.pixels, ModelName.PHOTO)
     upscaled = upscaler._run_passes(decoded.pixels, passes, None)
-    size = target_size(decoded.width, decoded.height, 4096)
+    size = target_size(decoded.width, decoded.height, scale.pixels)
     final = resize(upscaled, size)
     parts = {
-        "network passes": best_of(2, lambda: upscaler._run_passes(decoded.pixels, passes, None)),
-        "final resize": best_of(2, lambda: resize(upscaled, size)),
+        "network passes": best_of(
+            repeat, lambda: upscaler._run_passes(decoded.pixels, passes, None)
+        ),
+        "final resize": best_of(repeat, lambda: resize(upscaled, size)),
     }
     for fmt in OutputFormat:
-        parts[f"encode {fmt.value}"] = best_of(2, lambda fmt=fmt: encode(final, fmt, None))
-    print("4K photo job, parts: " + ", ".join(f"{k} {v:.2f}s" for k, v in parts.items()))
+        parts[f"encode {fmt.value}"] = best_of(repeat, lambda fmt=fmt: encode(final, fmt, None))
+    print(
+        f"{scale.value} photo job, parts: " + ", ".join(f"{k} {v:.2f}s" for k, v in parts.items())
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="photo,anime,classic,enhance")
+    parser.add_argument("--scales", default="1K,2K,4K")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--shrink", type=int, default=1, help="divide the photo's sides by")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
+    parser.set_defaults(memory_cases=MEMORY_CASES, memory_scale=Scale.K4)
     args = parser.parse_args()
+    if args.smoke:
+        # Options given explicitly still win.
+        parser.set_defaults(
+            # ncnn's threads spin while they wait for each other: on a busy machine 2
+            # threads take several times longer than 1.
+            threads=1,
+            models="photo,classic",
+            scales="1K",
+            repeat=1,
+            shrink=4,
+            memory_cases=SMOKE_MEMORY_CASES,
+            memory_scale=Scale.K1,
+        )
+        args = parser.parse_args()
     print("command: python bench/engine_speed.py " + shlex.join(sys.argv[1:]))
     if not args.no_speed:
-        speed([ModelName(m) for m in args.models.split(",")], args.threads, args.repeat)
+        speed(
+            [ModelName(m) for m in args.models.split(",")],
+            [Scale(s) for s in args.scales.split(",")],
+            args.threads,
+            args.repeat,
+            args.shrink,
+        )
     if not args.no_memory:
-        memory(args.threads)
+        memory(args.threads, args.memory_cases, args.memory_scale)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,18 @@ Run from the repository root:
 
     .venv/bin/python bench/load.py [--clients 16] [--seconds 30] [--model photo]
     .venv/bin/python bench/load.py --url http://host:8000 --key itk_... [...]
+    .venv/bin/python bench/load.py --smoke    # a few seconds: does it still run?
 
-Without --url it starts `imagetune serve` (default settings: quotas on) on a free port with
-a temporary data directory and gives each client a user of its own. Each client loops:
+Without --url it starts `imagetune serve` on a free port with a temporary data directory
+(1 worker with 2 engine threads, quotas on at 60/min, 20 unfinished per user, 1000 in
+the queue: see SERVER_ENV) and gives each client a user of its own. Each client loops:
 submit a 256x192 PNG at 1K, poll its job every 0.5 s until it finishes, download the
 result. Reported per endpoint: requests, throughput, p50 and p99 latency, and counts by
 status code (429s are the quotas working, not failures); plus jobs finished per minute.
+Any 5xx makes it exit with status 1.
+
+--smoke is the same run in miniature (2 clients for 4 s, model classic); its figures mean
+nothing, it shows the benchmark still works.
 """
 
 from __future__ import annotations
@@ -32,6 +38,20 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import ServerProcess, accounts_for
+
+SERVER_ENV = {
+    # The load is real users, so the quotas stay on, at the values the README's figures
+    # were taken with: a new default must not change what is measured.
+    "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "60",
+    "IMAGETUNE_MAX_UNFINISHED_PER_USER": "20",
+    "IMAGETUNE_MAX_QUEUE_LENGTH": "1000",
+    # One worker with 2 inference threads (the 2-core default), pinned likewise.
+    "IMAGETUNE_WORKERS": "1",
+    "IMAGETUNE_ENGINE_THREADS": "2",
+    "IMAGETUNE_LOG_LEVEL": "warning",
+}
+
+SMOKE = {"clients": 2, "seconds": 4.0, "model": "classic"}
 
 
 def sample_png() -> bytes:
@@ -107,27 +127,30 @@ def main() -> None:
     parser.add_argument("--model", default="photo")
     parser.add_argument("--url", help="a running service; default: start one")
     parser.add_argument("--key", help="API key for --url (all clients share it)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
     args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # options given explicitly still win
+        args = parser.parse_args()
 
     server = None
     with tempfile.TemporaryDirectory() as tmp:
-        if args.url:
-            base, keys = args.url.rstrip("/"), [args.key] * args.clients
-        else:
-            server = ServerProcess(Path(tmp) / "data", env={"IMAGETUNE_LOG_LEVEL": "warning"})
-            server.start()
-            accounts = accounts_for(server.data_dir)
-            keys = []
-            for n in range(args.clients):
-                accounts.create_user(f"load{n}")
-                keys.append(accounts.create_key(f"load{n}").key)
-            base = server.base_url
         try:
+            if args.url:
+                base, keys = args.url.rstrip("/"), [args.key] * args.clients
+            else:
+                server = ServerProcess(Path(tmp) / "data", env=SERVER_ENV)
+                server.start()
+                accounts = accounts_for(server.data_dir)
+                keys = []
+                for n in range(args.clients):
+                    accounts.create_user(f"load{n}")
+                    keys.append(accounts.create_key(f"load{n}").key)
+                base = server.base_url
             stats, elapsed = asyncio.run(run(base, keys, args.model, args.seconds))
         finally:
             if server:
                 server.kill()
-                server.assert_no_server_errors()
 
     print("command: python bench/load.py " + shlex.join(sys.argv[1:]))
     target = "a running service" if args.url else "a fresh local service"
@@ -142,6 +165,10 @@ def main() -> None:
         )
     finished = sum(stats.jobs_finished.values())
     print(f"jobs finished: {dict(stats.jobs_finished)} ({finished / elapsed * 60:.0f} per minute)")
+    # Counted from the client's side: the server's access log is off at log level warning.
+    errors = sum(n for codes in stats.codes.values() for c, n in codes.items() if c >= 500)
+    if errors:
+        sys.exit(f"server errors: {errors} responses with a 5xx status")
 
 
 if __name__ == "__main__":

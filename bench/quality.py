@@ -2,7 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/quality.py [--jpeg 75,90,95] [--x8]
+    .venv/bin/python bench/quality.py [--jpeg 75,90,95] [--x8] [--chains]
+    .venv/bin/python bench/quality.py --smoke    # seconds: does it still run?
 
 Six of scikit-image's bundled photos are cropped to a multiple of 4, downscaled x4 with
 bicubic, and upscaled back to the original size by the real engine (every model) and by
@@ -10,6 +11,10 @@ Lanczos. The "JPEG-q" variants save the small image as JPEG at quality q first, 
 users upload; the engine sees the JPEG bytes and decides itself whether to denoise.
 --x8 also compares, at x8, one SPAN x4 pass + Lanczos with two network passes; --chains
 compares x2 and x4 chains between x2 and x4, which decides the photo recipe there.
+
+--smoke is every table in miniature: one photo (chelsea, its centre 192 px square), photo
+and classic against Lanczos, clean and JPEG-75, plus --x8 and --chains, on 1 thread. Its
+figures mean nothing; it shows the benchmark still works.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ from imagetune.engine.resample import resize
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field"]
 
+SMOKE = {
+    "photos": "chelsea",
+    "crop": 192,
+    "models": "photo,classic",
+    "x8": True,
+    "chains": True,
+    # ncnn's threads spin while they wait for each other: on a busy machine 2 threads take
+    # several times longer than 1.
+    "threads": 1,
+}
+
 
 def luma(rgb: np.ndarray) -> np.ndarray:
     rgb = rgb.astype(np.float64)
@@ -46,10 +62,15 @@ def scores(result: np.ndarray, original: np.ndarray) -> tuple[float, float]:
     return float(psnr), float(ssim)
 
 
-def photos(factor: int) -> list[tuple[str, np.ndarray]]:
+def photos(names: list[str], factor: int, crop: int) -> list[tuple[str, np.ndarray]]:
+    """Each photo, at most ``crop`` pixels square from its centre (0: whole), its sides
+    a multiple of ``factor``."""
     out = []
-    for name in PHOTOS:
+    for name in names:
         pixels = np.asarray(getattr(skimage.data, name)())[..., :3]
+        if crop:
+            top, left = [max(0, (side - crop) // 2) for side in pixels.shape[:2]]
+            pixels = pixels[top : top + crop, left : left + crop]
         h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
         out.append((name, np.ascontiguousarray(pixels[:h, :w])))
     return out
@@ -71,15 +92,21 @@ def lanczos(data: bytes, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
 
-def x4_table(upscaler: Upscaler, variants: list[int | None]) -> None:
-    print("x4 on", ", ".join(PHOTOS))
+def x4_table(
+    upscaler: Upscaler,
+    names: list[str],
+    crop: int,
+    models: list[ModelName],
+    variants: list[int | None],
+) -> None:
+    print("x4 on", ", ".join(names))
     header = f"{'variant':10s} {'method':9s} {'PSNR-Y':>7s} {'SSIM-Y':>7s}"
     header += f" {'vs Lanczos':>11s} {'s/image':>8s}"
     print(header)
     for jpeg in variants:
         label = "clean" if jpeg is None else f"JPEG-{jpeg}"
         rows: dict[str, list[tuple[float, float, float]]] = {}
-        for _name, original in photos(4):
+        for _name, original in photos(names, 4, crop):
             data = small_file(original, 4, jpeg)
             h, w = original.shape[:2]
             started = time.perf_counter()
@@ -87,7 +114,7 @@ def x4_table(upscaler: Upscaler, variants: list[int | None]) -> None:
                 (*scores(lanczos(data, (w, h)), original), time.perf_counter() - started)
             )
             decoded = decode(data)
-            for model in ModelName:
+            for model in models:
                 started = time.perf_counter()
                 result = upscaler.upscale(decoded, max(w, h), model)
                 elapsed = time.perf_counter() - started
@@ -103,11 +130,11 @@ def x4_table(upscaler: Upscaler, variants: list[int | None]) -> None:
             )
 
 
-def x8_table(upscaler: Upscaler) -> None:
+def x8_table(upscaler: Upscaler, names: list[str], crop: int) -> None:
     x4 = upscaler.network(NETWORKS["span-x4"]).run
     x2 = upscaler.network(NETWORKS["span-x2"]).run
     results: dict[str, list[float]] = {}
-    for _name, original in photos(8):
+    for _name, original in photos(names, 8, crop):
         h, w = original.shape[:2]
         data = small_file(original, 8, None)
         small = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32) / 255
@@ -126,7 +153,7 @@ def x8_table(upscaler: Upscaler) -> None:
         print(f"  {method:32s} {np.mean(values):6.2f}")
 
 
-def chains_table(upscaler: Upscaler) -> None:
+def chains_table(upscaler: Upscaler, names: list[str], crop: int) -> None:
     """Between x2 and x4: an x2 chain plus a Lanczos upscale, or an x4 chain plus a
     downscale? (The engine's photo recipe follows what this prints.)"""
     cases = [
@@ -139,7 +166,7 @@ def chains_table(upscaler: Upscaler) -> None:
     print("\nbetween x2 and x4 (PSNR-Y gain over Lanczos; seconds per image):")
     for factor, jpeg, x2_chain, x4_chain in cases:
         gains: dict[str, list[float]] = {}
-        for _name, original in photos(12):
+        for _name, original in photos(names, 12, crop):
             h, w = original.shape[:2]
             small = Image.fromarray(original).resize(
                 (round(w / factor), round(h / factor)), Image.Resampling.BICUBIC
@@ -171,15 +198,24 @@ def main() -> None:
     parser.add_argument("--x8", action="store_true")
     parser.add_argument("--chains", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--photos", default=",".join(PHOTOS), help="scikit-image photo names")
+    parser.add_argument("--crop", type=int, default=0, help="photos cropped to this square")
+    parser.add_argument("--models", default=",".join(ModelName), help="engine models for x4")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
     args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # options given explicitly still win
+        args = parser.parse_args()
     print("command: python bench/quality.py " + shlex.join(sys.argv[1:]))
     upscaler = Upscaler(EngineConfig(threads=args.threads))
+    names = args.photos.split(",")
+    models = [ModelName(m) for m in args.models.split(",")]
     variants: list[int | None] = [None] + [int(q) for q in args.jpeg.split(",") if q]
-    x4_table(upscaler, variants)
+    x4_table(upscaler, names, args.crop, models, variants)
     if args.x8:
-        x8_table(upscaler)
+        x8_table(upscaler, names, args.crop)
     if args.chains:
-        chains_table(upscaler)
+        chains_table(upscaler, names, args.crop)
 
 
 if __name__ == "__main__":

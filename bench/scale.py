@@ -2,13 +2,15 @@
 
 Run from the repository root (needs the PostgreSQL server the tests use):
 
-    .venv/bin/python bench/scale.py [--jobs 60] [--workers 1,2,3] [--postgres URL]
+    .venv/bin/python bench/scale.py [--jobs 60] [--workers 1,2,3] [--postgres URL] [--embedded]
+    .venv/bin/python bench/scale.py --smoke    # seconds: does it still run?
 
-It creates a fresh database, starts `imagetune serve --no-workers` (quotas off) and, for
-each worker count N, `imagetune worker --concurrency N`. It submits a burst of `classic`
-1K jobs (a 256x192 PNG, so each job is cheap and the queue's own cost shows), waits for
-all of them, then stops the worker host with SIGTERM. From the job records (timestamps
-written by the database's clients) it reports:
+It creates a fresh database, starts `imagetune serve --no-workers` (quotas off, one engine
+thread per worker: see SERVER_ENV) and, for each worker count N, `imagetune worker
+--concurrency N`. It submits a burst of `classic` 1K jobs (a 256x192 PNG, so each job is
+cheap and the queue's own cost shows), waits for all of them, then stops the worker host
+with SIGTERM. From the job records (timestamps written by the database's clients) it
+reports:
 
 - jobs/min: jobs / (last finish - first submission);
 - busy: the share of N workers' time spent inside jobs (processing time / (N x wall));
@@ -16,6 +18,9 @@ written by the database's clients) it reports:
 - submission->start latency p50/p99 in the burst (includes waiting behind other jobs);
 - idle latency: submission->start of jobs sent one at a time to idle workers (the cost of
   delivery itself: LISTEN/NOTIFY wake-up plus the fetch).
+
+--smoke is the same run in miniature (2 jobs per burst, 1 worker, 1 idle job); its
+figures mean nothing, it shows the benchmark still works (add --embedded for that queue).
 """
 
 from __future__ import annotations
@@ -41,6 +46,20 @@ from tests.support import ServerProcess, WorkerHost, accounts_for, make_image
 from imagetune.db.engine import normalize_url
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+SERVER_ENV = {
+    # One user submits whole bursts at once on purpose: quotas would answer 429.
+    "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
+    "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
+    "IMAGETUNE_MAX_QUEUE_LENGTH": "0",
+    # One inference thread per process, so N processes are N workers' worth of CPU.
+    "IMAGETUNE_ENGINE_THREADS": "1",
+    # The embedded queue's idle latency is its polling period (the README's figures).
+    "IMAGETUNE_WORKER_POLL_INTERVAL": "0.2",
+    "IMAGETUNE_LOG_LEVEL": "warning",
+}
+
+SMOKE = {"jobs": 2, "workers": "1", "idle": 1}
 
 
 def seconds(later: str, earlier: str) -> float:
@@ -125,30 +144,29 @@ def drop_database(admin_url: str, name: str) -> None:
 def measure(
     kind: str, database_url: str | None, counts: list[int], args: argparse.Namespace
 ) -> list[tuple[int, dict[str, float], list[float]]]:
-    env = {
-        "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
-        "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
-        "IMAGETUNE_LOG_LEVEL": "warning",
-        "IMAGETUNE_ENGINE_THREADS": "1",
-    }
+    env = dict(SERVER_ENV)
     if database_url:
         env["IMAGETUNE_DATABASE_URL"] = database_url
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        api = ServerProcess(Path(tmp) / "data", env=env, args=("--no-workers",)).start()
+        api = ServerProcess(Path(tmp) / "data", env=env, args=("--no-workers",))
         try:
+            api.start()
             accounts = accounts_for(api.data_dir, database_url)
             accounts.create_user("bench")
             bench = Bench(api.base_url, accounts.create_key("bench").key)
             for n in counts:
                 # One machine: the worker host shares the API's data directory.
                 host = WorkerHost(api.data_dir, f"{kind}{n}", env=env, concurrency=n)
-                host.start()
-                time.sleep(2)  # every process has connected and is waiting
-                bench.burst(min(10, args.jobs))  # warm-up: imports, first connections
-                result = bench.burst(args.jobs)
-                idle = bench.idle_latency(args.idle) if n == counts[0] else []
-                host.stop()
+                try:
+                    host.start()
+                    time.sleep(2)  # every process has connected and is waiting
+                    bench.burst(min(10, args.jobs))  # warm-up: imports, first connections
+                    result = bench.burst(args.jobs)
+                    idle = bench.idle_latency(args.idle) if n == counts[0] else []
+                    host.stop()
+                finally:
+                    host.kill()  # only if a failure left it running
                 result["busy"] = result.pop("busy_seconds") / (n * result["wall"])
                 rows.append((n, result, idle))
         finally:
@@ -188,7 +206,11 @@ def main() -> None:
         action="store_true",
         help="also measure the embedded queue (SQLite) the same way, for comparison",
     )
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
     args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # options given explicitly still win
+        args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
     url, name = fresh_database(args.postgres)

@@ -3,14 +3,19 @@
 Run from the repository root:
 
     .venv/bin/python bench/service.py [--submissions 200] [--poll-seconds 10] [--concurrency 8]
+    .venv/bin/python bench/service.py --smoke    # a few seconds: does it still run?
 
-It starts `imagetune serve` (default worker count) on a free port with a temporary data
-directory, keeps every worker busy with 4K jobs, then:
+It starts `imagetune serve` on a free port with a temporary data directory (1 worker with
+2 engine threads, quotas off: see SERVER_ENV), keeps every worker busy with 4K jobs, then:
 
-1. submits a ~1 MB PNG N times, one after another, and reports p50/p99 latency (and p50 of
-   the first and last tenth, to show latency does not grow with the queue);
+1. submits a ~1 MB PNG (noise, --side 577 px square) N times, one after another, and
+   reports p50/p99 latency (and p50 of the first and last tenth, to show latency does not
+   grow with the queue);
 2. polls GET /public/v1/job/{id} from C concurrent connections for S seconds and reports
    requests per second and p50/p99 latency.
+
+--smoke is the same run in miniature (a 64 px upload, 25 submissions, 1 s of polls from 2
+connections); its figures mean nothing, it shows the benchmark still works.
 
 Client and server share this machine's CPUs, so the figures are a floor for the server.
 """
@@ -35,10 +40,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import ServerProcess, accounts_for
 
+SERVER_ENV = {
+    # One user submits hundreds of jobs into a busy queue on purpose: quotas would answer
+    # 429 and measure themselves instead of the submission path.
+    "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
+    "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
+    "IMAGETUNE_MAX_QUEUE_LENGTH": "0",
+    "IMAGETUNE_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),  # the upload is ~1 MB
+    # The README's figures: one worker with 2 inference threads (the 2-core default),
+    # pinned so a bigger machine or a new default does not change what is measured.
+    "IMAGETUNE_WORKERS": "1",
+    "IMAGETUNE_ENGINE_THREADS": "2",
+    "IMAGETUNE_LOG_LEVEL": "warning",
+}
 
-def one_megabyte_png() -> bytes:
+# 25 submissions: more unfinished jobs than the default per-user quota, so the smoke run
+# fails where the full run would.
+SMOKE = {"submissions": 25, "poll_seconds": 1.0, "concurrency": 2, "side": 64}
+
+
+def noise_png(side: int) -> bytes:
     rng = np.random.default_rng(1)
-    pixels = rng.integers(0, 256, (577, 577, 3), dtype=np.uint8)  # noise: incompressible
+    pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)  # noise: incompressible
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
@@ -81,18 +104,23 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--poll-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--side", type=int, default=577, help="upload side; 577: ~1 MB")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
     args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**SMOKE)  # options given explicitly still win
+        args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", env={"IMAGETUNE_LOG_LEVEL": "warning"})
-        server.start()
+        server = ServerProcess(Path(tmp) / "data", env=SERVER_ENV)
         try:
+            server.start()
             ready = httpx.get(f"{server.base_url}/readyz").json()
             workers = ready["workers_expected"]
             accounts = accounts_for(server.data_dir)
             accounts.create_user("bench")
             key = accounts.create_key("bench").key
-            image = one_megabyte_png()
+            image = noise_png(args.side)
             client = httpx.Client(
                 base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
             )

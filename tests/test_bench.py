@@ -1,0 +1,126 @@
+"""The benchmarks still run: each script's --smoke, as its docstring says to run it.
+
+A benchmark nobody runs rots (bench/service.py once stopped at 429 when quotas became
+the default). These run each script from the repository root, real engine and real
+servers included, and check it printed its figures, not just that it exited.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+
+from imagetune.db.engine import normalize_url
+from tests.databases import POSTGRES_URL, service_missing
+from tests.support import ROOT
+
+pytestmark = pytest.mark.slow
+
+FIGURE = r"[\d.]+"
+
+
+def run_smoke(script: str, *args: str) -> str:
+    """``python bench/SCRIPT --smoke ARGS`` from the repository root; its output."""
+    command = [sys.executable, f"bench/{script}", "--smoke", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def assert_lines(output: str, *patterns: str) -> None:
+    for pattern in patterns:
+        assert re.search(pattern, output, re.MULTILINE), f"no line like {pattern!r} in:\n{output}"
+
+
+def test_engine_speed() -> None:
+    output = run_smoke("engine_speed.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/engine_speed\.py --smoke$",
+        r"^input: coffee 150x100 PNG; 1 threads; tile \d+$",
+        rf"^1K photo job, parts: network passes {FIGURE}s, final resize {FIGURE}s, encode png",
+        r"^model +scale +passes +engine +bare whole +ratio +bare tiles +ratio$",
+        rf"^photo +1K +\S.* {FIGURE}s +{FIGURE}s +{FIGURE}x +{FIGURE}s +{FIGURE}x$",
+        rf"^classic +1K +\(resampling only\) +{FIGURE}s$",
+        r"^peak memory of 1K jobs",
+        r"^  256x192 png +photo +-> 1024x768 +peak +\d+ MB",
+    )
+
+
+def test_quality() -> None:
+    output = run_smoke("quality.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/quality\.py --smoke$",
+        r"^x4 on chelsea$",
+        r"^variant +method +PSNR-Y +SSIM-Y +vs Lanczos +s/image$",
+        *(
+            rf"^{variant} +{method} +{FIGURE} +{FIGURE} +[+-]{FIGURE} +{FIGURE}$"
+            for variant in ("clean", "JPEG-75")
+            for method in ("lanczos", "photo", "classic")
+        ),
+        rf"^  SPAN x4 \+ Lanczos x2 \(engine\) +{FIGURE}$",
+        rf"^  x2\.5 clean +span-x2 \+ Lanczos: [+-]{FIGURE} dB",
+    )
+
+
+def test_load() -> None:
+    output = run_smoke("load.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/load\.py --smoke$",
+        r"^2 clients for [\d.]+ s against a fresh local service; model classic$",
+        r"^endpoint +requests +req/s +p50 +p99 +codes$",
+        rf"^POST upscale +\d+ +{FIGURE} +{FIGURE}ms +{FIGURE}ms +200: \d+",
+        rf"^GET job +\d+ +{FIGURE} +{FIGURE}ms +{FIGURE}ms +200: \d+",
+        rf"^GET result +\d+ +{FIGURE} +{FIGURE}ms +{FIGURE}ms +200: \d+",
+        r"^jobs finished: \{'Succeed': \d+\} \(\d+ per minute\)$",
+    )
+
+
+def test_service() -> None:
+    """The benchmark that stopped at 429: one user, more jobs than the default quotas."""
+    output = run_smoke("service.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/service\.py --smoke$",
+        r"^workers: 1 \(all busy with 4K jobs",
+        r"^submission latency over 25 submissions:$",
+        rf"^  p50 {FIGURE} ms +p99 {FIGURE} ms$",
+        r"^status polls, 2 connections for [\d.]+ s \(workers busy\):$",
+        r"requests/s .* statuses \{200: \d+\}$",
+    )
+
+
+def test_scale() -> None:
+    engine = create_engine(normalize_url(POSTGRES_URL))
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as e:
+        service_missing(f"PostgreSQL at {POSTGRES_URL} is not reachable ({e.orig})")
+    finally:
+        engine.dispose()
+
+    # The fleet queue only: --embedded measures the SQLite queue through the same code
+    # and would double the time.
+    output = run_smoke("scale.py", "--postgres", POSTGRES_URL)
+
+    assert_lines(
+        output,
+        r"^2 classic 1K jobs per burst, fleet queue \(PostgreSQL \+ Procrastinate\)$",
+        r"^workers +jobs/min +busy +job p50 +wait p50 +wait p99$",
+        rf"^ +1 +{FIGURE} +{FIGURE}% +{FIGURE}ms +{FIGURE}ms +{FIGURE}ms$",
+        r"^scaling vs 1 worker\(s\): 1: 1\.00x$",
+        r"^idle submission->start \(1 worker\(s\), 1 jobs one at a time\): p50 \d+ ms",
+        r"^command: \.venv/bin/python bench/scale\.py --smoke --postgres \S+$",
+    )
