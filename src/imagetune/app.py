@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from imagetune import __version__
 from imagetune.api import files, health, public
 from imagetune.api.errors import install_error_handlers
+from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
 from imagetune.api.quotas import Quotas, RateLimiter
@@ -53,6 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
             app.state.inspector = inspector
+            app.state.idempotency = IdempotencyKeys(
+                services.sessions, timedelta(seconds=settings.retention_seconds)
+            )
             app.state.quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
                 if settings.rate_limit_per_minute

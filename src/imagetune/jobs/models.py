@@ -65,6 +65,9 @@ class NewJob:
     scale: Scale
     original_key: str
     options: dict[str, Any] = field(default_factory=dict)
+    # An Idempotency-Key and the hash of the request it came with (api/idempotency.py).
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)

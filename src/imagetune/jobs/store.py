@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import Job, utcnow
+from imagetune.db.models import IdempotencyKey, Job, utcnow
 from imagetune.jobs.models import JobRecord, JobState, NewJob, Scale
 
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
@@ -94,6 +94,19 @@ class SqlJobStore:
                     created_at=utcnow(),
                 )
             )
+            if job.idempotency_key is not None:
+                # After the job (its foreign key). A second job for the same (user, key)
+                # fails on this row's primary key and the whole transaction rolls back.
+                session.flush()
+                session.add(
+                    IdempotencyKey(
+                        user_id=job.user_id,
+                        key=job.idempotency_key,
+                        request_hash=job.request_hash or "",
+                        job_id=job.id,
+                        created_at=utcnow(),
+                    )
+                )
             if self._dispatch:
                 # One transaction: never a job without a queue entry, or the reverse.
                 session.flush()
