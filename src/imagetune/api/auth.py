@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
+from imagetune.api.idempotency import admit_unless_replay
 from imagetune.errors import InvalidApiKey, UploadTooLarge
 
 
@@ -55,12 +56,13 @@ class SubmissionRoute(AuthenticatedRoute):
     """A route that creates jobs: quotas are checked before the upload is read."""
 
     async def before_body(self, request: Request) -> dict[str, str]:
-        # A repeated Idempotency-Key creates no job, so it is no new job to the quotas.
-        keys, user_id = request.app.state.idempotency, request.state.user_id
-        if await run_in_threadpool(keys.is_replay, user_id, request.headers.get("idempotency-key")):
-            return {}
-        quotas = request.app.state.quotas
-        headers: dict[str, str] = await run_in_threadpool(quotas.admit, request.state.user_id)
+        headers: dict[str, str] = await run_in_threadpool(
+            admit_unless_replay,
+            request.app.state.idempotency,
+            request.app.state.quotas,
+            request.state.user_id,
+            request.headers.get("idempotency-key"),
+        )
         return headers
 
 

@@ -22,8 +22,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from imagetune.api.quotas import Quotas
 from imagetune.db.models import IdempotencyKey, utcnow
-from imagetune.errors import ImagetuneError
+from imagetune.errors import ImagetuneError, TryLater
 from imagetune.jobs.models import NewJob
 
 HEADER = "Idempotency-Key"
@@ -133,6 +134,23 @@ class Claim:
                 raise
             return replayed
         return None
+
+
+def admit_unless_replay(
+    keys: IdempotencyKeys, quotas: Quotas, user_id: int, key: str | None
+) -> dict[str, str]:
+    """``quotas.admit``, except for a request that repeats an earlier one's key: it creates
+    no job, so it is no new job to the quotas (nor a rate-limit token)."""
+    if keys.is_replay(user_id, key):
+        return {}
+    try:
+        return quotas.admit(user_id)
+    except TryLater:
+        # A concurrent copy of this request may have created its job since the look-up,
+        # and that job may be what filled the cap: then this request is a replay.
+        if keys.is_replay(user_id, key):
+            return {}
+        raise
 
 
 def get_idempotency_keys(request: Request) -> IdempotencyKeys:
