@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve test test-fast lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imagetune needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./client
 	touch $(STAMP)
 
 ## serve: set up and run the service on the embedded default (SQLite, local files)
@@ -21,11 +22,12 @@ serve: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench client
+	$(BIN)/ruff format --check src tests bench client
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	cd client && ../$(BIN)/mypy
 
 pytest: $(STAMP)
 	$(BIN)/pytest
