@@ -15,6 +15,7 @@ from imagetune.api import files, health, public
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
+from imagetune.api.playground import install_playground
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.jobs.host import run_workers
@@ -90,4 +91,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(public.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    if settings.playground:
+        install_playground(app)
     return app
