@@ -120,7 +120,7 @@ def test_upscale_a_photo_at_2k_and_download_it(
     result = open_image(saved.read_bytes())
     assert (result.format, result.size) == ("PNG", (width, height))
 
-    tab.screenshots("photo-2k-finished")
+    tab.screenshots("photo-2k-finished", focus=page.locator("#result"))
 
     # 1:1 zoom: one result pixel per screen pixel, in a view that scrolls.
     page.get_by_label("Zoom").select_option(label="1:1 pixels")
@@ -190,7 +190,7 @@ def test_a_bad_key_is_explained(
     tab.page.get_by_role("button", name="Upscale").click()
     tab.alert.filter(has_text=re.compile(r"^Invalid API key\. Check the key")).wait_for()
     assert tab.page.get_by_label("Model").is_disabled()
-    tab.screenshots("bad-key")
+    tab.screenshots("bad-key", focus=tab.alert)
 
 
 def test_a_text_file_and_a_stale_form_are_refused_in_words(
@@ -206,7 +206,7 @@ def test_a_text_file_and_a_stale_form_are_refused_in_words(
     page.locator("#image-info").filter(has_text="this browser cannot show it").wait_for()
     page.get_by_role("button", name="Upscale").click()
     tab.alert.filter(has_text=re.compile(r"^Invalid image file: .+")).wait_for()
-    tab.screenshots("text-file")
+    tab.screenshots("text-file", focus=tab.alert)
 
     # A page older than the server: a scale it no longer knows gets the 422's own words.
     tab.choose_image("small.png", make_image((64, 48)))
@@ -318,6 +318,8 @@ def test_the_whole_flow_with_the_keyboard_alone(
         )
         return name
 
+    # Intercepting file choosers is switched on asynchronously: do it well before the press.
+    page.on("filechooser", lambda chooser: None)
     tab_to("API key")
     page.keyboard.type(key)
     expect(page.get_by_label("Model")).to_be_enabled()
@@ -373,3 +375,33 @@ def test_the_watch_sees_csp_violations(
         tab.page.wait_for_timeout(50)
     assert tab.page.evaluate("() => window.injected") is None
     tab.problems.clear()
+
+
+def test_an_image_can_be_dropped_or_pasted(
+    shared_server: ServerProcess, open_playground: OpenPlayground
+) -> None:
+    tab = open_playground(shared_server)
+    page = tab.page
+    make_file = """([name, bytes]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], name, { type: "image/png" }));
+      return transfer;
+    }"""
+    drop = make_image((80, 60))
+    dropped = page.evaluate_handle(make_file, ["dropped.png", list(drop)])
+    page.locator("#drop-zone").dispatch_event("drop", {"dataTransfer": dropped})
+    expected = f"dropped.png: {len(drop) / 1024:.1f} KB, 80{X}60 px"
+    page.locator("#image-info").filter(has_text=expected).wait_for()
+    image_input = page.get_by_label("Image")
+    assert image_input.evaluate("input => input.files[0].name") == "dropped.png"
+
+    paste = make_image((90, 70))
+    pasted = page.evaluate_handle(make_file, ["pasted.png", list(paste)])
+    page.evaluate(
+        "transfer => document.dispatchEvent("
+        "new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true }))",
+        pasted,
+    )
+    expected = f"pasted.png: {len(paste) / 1024:.1f} KB, 90{X}70 px"
+    page.locator("#image-info").filter(has_text=expected).wait_for()
+    assert image_input.evaluate("input => input.files[0].name") == "pasted.png"

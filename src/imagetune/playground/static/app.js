@@ -138,8 +138,10 @@
   }
 
   function showError(text) {
+    const appeared = Boolean(text) && ui.error.hidden;
     ui.error.textContent = text;
     ui.error.hidden = !text;
+    if (appeared) ui.error.scrollIntoView({ block: "nearest" });
   }
 
   function startRetryCountdown(message, seconds) {
@@ -290,6 +292,7 @@
       renderJobs();
       ui.progress.value = 0;
       ui.progressRow.hidden = false;
+      ui.progressRow.scrollIntoView({ block: "nearest" });
       say(`Job ${job.number} queued.`);
       startClock();
       poll(job);
@@ -420,6 +423,10 @@
       applyZoom();
       renderJobs();
       if (fresh) {
+        // On a small screen the result lands below the form: bring it into view.
+        if (ui.result.getBoundingClientRect().top > window.innerHeight) {
+          ui.result.scrollIntoView({ block: "start" });
+        }
         say(
           `Job ${job.number} done: ${from} → ${dims(width, height)}` +
             (took === null ? "." : ` in ${formatSeconds(took)}.`),
