@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
+import pytest
 
 from imagetune.playground import PAGE, STATIC_DIR
 from tests.conftest import ClientFactory, ServerFactory
@@ -106,6 +107,7 @@ def test_the_files_route_keeps_its_deny_all_csp(
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
+@pytest.mark.slow
 def test_api_only_nodes_serve_the_page_and_it_can_be_turned_off(
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:

@@ -190,7 +190,10 @@
       );
       ui.model.disabled = false;
       describeModel();
-      if (ui.error.textContent.startsWith("Invalid API key")) showError("");
+      // A key that works now: the complaints about the previous one are void.
+      if (/^(Could not load the models|Invalid API key|Not Found User)/.test(ui.error.textContent)) {
+        showError("");
+      }
     } catch (error) {
       ui.model.disabled = true;
       ui.modelDescription.textContent = "";
@@ -406,6 +409,7 @@
       // The original, stretched to exactly the result's shape (its own may round apart).
       ui.before.style.aspectRatio = `${width} / ${height}`;
       if (job.original.url) ui.before.src = job.original.url;
+      else ui.before.removeAttribute("src"); // a format this browser cannot show
       const took = seconds(body.created_at, body.finished_at);
       const processing = seconds(body.started_at, body.finished_at);
       job.took = took;
