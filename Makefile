@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-fast lint typecheck pytest bench clean
+.PHONY: serve test test-fast lint typecheck pytest bench clean vendor
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imagetune needs Python 3.11 or newer (set PYTHON=...)")'
@@ -35,6 +35,10 @@ pytest: $(STAMP)
 ## test-fast: lint, types and every test not marked slow (the edit-test loop)
 test-fast: lint typecheck $(STAMP)
 	$(BIN)/pytest -m "not slow"
+
+## vendor: refresh the playground's front-end code from the npm registry (needs npm)
+vendor:
+	scripts/vendor-frontend.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,6 +19,7 @@ from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
+from imagetune.api.playground import install_playground
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
@@ -111,4 +112,6 @@ def create_app(
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)
+    if settings.playground:
+        install_playground(app)
     return app
