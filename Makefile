@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-fast lint typecheck pytest bench clean
+.PHONY: serve test test-fast lint typecheck pytest bench clean vendor
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imagetune needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./client
 	touch $(STAMP)
 
 ## serve: set up and run the service on the embedded default (SQLite, local files)
@@ -21,11 +22,12 @@ serve: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench client
+	$(BIN)/ruff format --check src tests bench client
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	cd client && ../$(BIN)/mypy
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -33,6 +35,10 @@ pytest: $(STAMP)
 ## test-fast: lint, types and every test not marked slow (the edit-test loop)
 test-fast: lint typecheck $(STAMP)
 	$(BIN)/pytest -m "not slow"
+
+## vendor: refresh the playground's front-end code from the npm registry (needs npm)
+vendor:
+	scripts/vendor-frontend.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

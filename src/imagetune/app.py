@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,8 +16,10 @@ from imagetune.accounts import Accounts
 from imagetune.api import health, public
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import FILES_ROUTE, files_router
+from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
+from imagetune.api.playground import install_playground
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
@@ -68,6 +71,9 @@ def create_app(
             app.state.storage = storage
             app.state.pool = pool
             app.state.inspector = inspector
+            app.state.idempotency = IdempotencyKeys(
+                database.sessions, timedelta(seconds=settings.retention_seconds)
+            )
             app.state.quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
                 if settings.rate_limit_per_minute
@@ -106,4 +112,6 @@ def create_app(
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)
+    if settings.playground:
+        install_playground(app)
     return app

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser, as a JSON list "
         '(e.g. ["https://app.example.com"]); none by default: CORS off.',
     )
+    playground: bool = Field(
+        default=True, description="Serve the browser playground at / (0 turns it off: 404)."
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024,

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
+from imagetune.api.idempotency import admit_unless_replay
 from imagetune.errors import InvalidApiKey, UploadTooLarge
 
 
@@ -54,8 +55,13 @@ class SubmissionRoute(AuthenticatedRoute):
     """A route that creates jobs: quotas are checked before the upload is read."""
 
     async def before_body(self, request: Request) -> dict[str, str]:
-        quotas = request.app.state.quotas
-        headers: dict[str, str] = await run_in_threadpool(quotas.admit, request.state.user_id)
+        headers: dict[str, str] = await run_in_threadpool(
+            admit_unless_replay,
+            request.app.state.idempotency,
+            request.app.state.quotas,
+            request.state.user_id,
+            request.headers.get("idempotency-key"),
+        )
         return headers
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
+from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, IdempotencyKeysDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.db.models import utcnow
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
@@ -38,6 +39,10 @@ submissions = APIRouter(
     "/image-tune/upscale",
     response_model=JobIdResponse,
     responses={
+        200: {
+            "description": f"The job; {REPLAYED_HEADER}: true when an Idempotency-Key "
+            "repeated an earlier request (nothing new was created)"
+        },
         400: {"description": "Invalid image file, or a malformed multipart body"},
         413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
         429: {"description": "Rate limit, unfinished-job cap or queue full (see Retry-After)"},
@@ -58,24 +63,38 @@ def upscale(
     output_format: Annotated[
         OutputFormat, Form(description="Extension: png (default), jpeg or webp.")
     ] = DEFAULT_OUTPUT_FORMAT,
+    idempotency_key: IdempotencyKeyHeader = None,
+    *,
+    keys: IdempotencyKeysDep,
+    response: Response,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
+    fields = {"scale": scale.value, "model": model.value, "output_format": output_format.value}
+    claim = keys.claim(user_id, idempotency_key, data, fields)
+    if (replayed := claim.replayed()) is not None:
+        response.headers[REPLAYED_HEADER] = "true"
+        return JobIdResponse(job_id=replayed)
     # Refuse what a worker could not decode, before storing anything (in an isolated
     # process: a hostile file must not hurt the API).
     inspector.check(data)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
     storage.write(original_key, data)
-    jobs.create(
+    replayed = claim.create(
+        jobs.create,
         NewJob(
             id=job_id,
             user_id=user_id,
             scale=scale,
             original_key=original_key,
             options=JobOptions(model=model, output_format=output_format),
-        )
+        ),
     )
+    if replayed is not None:  # a concurrent request with the same key came first
+        storage.delete(original_key)
+        response.headers[REPLAYED_HEADER] = "true"
+        return JobIdResponse(job_id=replayed)
     return JobIdResponse(job_id=job_id)
 
 

@@ -48,14 +48,36 @@ def upscale(
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="png, jpeg or webp.")
     ] = OutputFormat.PNG,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMAGETUNE_BASE_URL",
+            help="Upscale on this imagetune server (e.g. http://127.0.0.1:8000) instead of "
+            "locally.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="IMAGETUNE_API_KEY", help="API key for --server.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--jobs", min=1, help="Uploads in flight at once, with --server.")
+    ] = 4,
 ) -> None:
-    """Upscale images offline with the same engine the service runs."""
+    """Upscale images offline with the same engine the service runs, or on a server."""
     from imagetune import wiring
 
     jobs = _plan_outputs(source, output, scale, output_format)
     if not jobs:
         err.print(f"[yellow]no images found in {source}[/]", highlight=False)
         raise typer.Exit(1)
+    if server:
+        from imagetune.cli.remote import upscale_remote
+
+        options = {"scale": scale.value, "model": model.value, "output_format": output_format.value}
+        failed = upscale_remote(
+            jobs, server=server, api_key=api_key, concurrency=concurrency, console=err, **options
+        )
+        raise typer.Exit(1 if failed else 0)
     processor = wiring.processor(Settings())
     request = ProcessRequest(scale.pixels, model=model, output_format=output_format)
     failed = 0

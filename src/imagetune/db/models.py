@@ -104,3 +104,17 @@ class Job(Base):
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+
+
+class IdempotencyKey(Base):
+    """A submission's ``Idempotency-Key``: the job it created, and what was asked."""
+
+    __tablename__ = "idempotency_keys"
+
+    # The primary key is the uniqueness that makes a key create at most one job.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the upload and every form field (imagetune.api.idempotency).
+    request_hash: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

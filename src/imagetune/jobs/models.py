@@ -84,6 +84,9 @@ class NewJob:
     scale: Scale
     original_key: str
     options: JobOptions = field(default_factory=JobOptions)
+    # An Idempotency-Key and the hash of the request it came with (api/idempotency.py).
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)

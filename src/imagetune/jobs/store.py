@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import Job
+from imagetune.db.models import IdempotencyKey, Job, utcnow
 from imagetune.jobs.models import JobRecord, NewJob
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
 
@@ -28,6 +28,19 @@ class JobStore:
         with self._sessions.begin() as session:
             # One transaction: never a job without a queue entry, or the reverse.
             self._states.create(session, job)
+            if job.idempotency_key is not None:
+                # After the job (its foreign key). A second job for the same (user, key)
+                # fails on this row's primary key and the whole transaction rolls back.
+                session.add(
+                    IdempotencyKey(
+                        user_id=job.user_id,
+                        key=job.idempotency_key,
+                        request_hash=job.request_hash or "",
+                        job_id=job.id,
+                        created_at=utcnow(),
+                    )
+                )
+                session.flush()
             self._dispatch(session, job.id)
 
     def get(self, job_id: uuid.UUID) -> JobRecord | None:

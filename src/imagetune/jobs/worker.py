@@ -7,6 +7,7 @@ import logging
 import time
 
 from imagetune.engine.base import Processor, ProgressCallback
+from imagetune.engine.errors import EngineError
 from imagetune.errors import ImagetuneError, job_failure
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.states import JobStates
@@ -14,6 +15,8 @@ from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
+EXPECTED_FAILURES = (ImagetuneError, EngineError, FileNotFoundError, MemoryError)
+"""Failures that are the image's doing or a limit's: logged without a traceback."""
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress writes, so a fast tile loop does not hammer the database."""
 
@@ -50,10 +53,10 @@ class Worker:
             self._storage.write(key, result.data)
         except Exception as e:
             error = job_failure(e)
-            expected = isinstance(e, ImagetuneError)
+            expected = isinstance(e, EXPECTED_FAILURES)
             internal = e.internal if isinstance(e, ImagetuneError) else f"{type(e).__name__}: {e}"
             # The client sees ``error``; the log keeps the cause, and a traceback for
-            # what is not an image's fault.
+            # what is neither the image's doing nor a limit.
             log.warning("job %s failed: %s (%s)", job.id, error, internal, exc_info=not expected)
             self._states.fail(job.id, error)
             return
