@@ -46,7 +46,15 @@ def launch(
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            env={**os.environ, "IMAGETUNE_LOG_LEVEL": "info", **extra, **env},
+            # One inference thread per worker: tests run side by side on few cores, where
+            # ncnn's threads would spin waiting for each other.
+            env={
+                **os.environ,
+                "IMAGETUNE_LOG_LEVEL": "info",
+                "IMAGETUNE_ENGINE_THREADS": "1",
+                **extra,
+                **env,
+            },
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

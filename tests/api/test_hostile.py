@@ -162,7 +162,7 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
         env={
             "IMAGETUNE_WORKERS": "1",
             "IMAGETUNE_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
-            "IMAGETUNE_ENGINE_THREADS": "2",
+            "IMAGETUNE_ENGINE_THREADS": "1",
         },
     )
     server.start()

@@ -13,7 +13,7 @@ from tests.support import make_image
 
 
 def imagetune(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "120", "IMAGETUNE_ENGINE_THREADS": "2"}
+    env = {**os.environ, "COLUMNS": "120", "IMAGETUNE_ENGINE_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "imagetune", "upscale", *args],
         env=env,

@@ -18,7 +18,7 @@ Run = Callable[..., Image.Image]
 
 @pytest.fixture(scope="session")
 def upscaler() -> Upscaler:
-    return Upscaler(EngineConfig(threads=2))
+    return Upscaler(EngineConfig(threads=1))
 
 
 @pytest.fixture
