@@ -54,9 +54,12 @@ def test_decoding_over_the_memory_limit_is_400(service_factory, client_factory) 
 
 
 def test_decoding_over_the_time_limit_is_400(service_factory, client_factory) -> None:
-    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_TIMEOUT="0.05")
+    server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_TIMEOUT="0.01")
     client = client_factory(server)
-    response = client.submit(make_image((4000, 3000)), "1K")
+    # 24 megapixels of flat colour: quick to make, far longer than 0.01 s to decode.
+    buffer = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (90, 120, 200)).save(buffer, "PNG", compress_level=1)
+    response = client.submit(buffer.getvalue(), "1K")
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Invalid image file: decoding took longer")
     assert server.http.get("/readyz").status_code == 200
