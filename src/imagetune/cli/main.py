@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from imagetune.cli import accounts
+from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
 
@@ -20,6 +21,7 @@ app.add_typer(accounts.keys, name="keys")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.command()(upscale)
+app.command()(devices)
 
 
 @app.command()
