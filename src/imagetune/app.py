@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.callback(services.close)
             pool = None
             if settings.resolved_workers > 0:
-                workers = run_workers(settings, services, settings.resolved_workers)
+                workers = run_workers(settings, services, settings.workers)
                 pool = await run_in_threadpool(stack.enter_context, workers)
             app.state.services = services
             app.state.pool = pool

@@ -19,6 +19,7 @@ def test_readyz_reports_database_and_workers(shared_server: ServerProcess) -> No
         "storage": True,
         "workers_expected": 2,
         "workers_alive": 2,
+        "device": "CPU",
     }
 
 

@@ -37,5 +37,6 @@ def readyz(request: Request, services: ServicesDep) -> JSONResponse:
         storage=storage,
         workers_expected=expected,
         workers_alive=alive,
+        device=pool.device if pool else None,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

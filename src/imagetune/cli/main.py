@@ -78,6 +78,7 @@ def worker(
     import signal
     import threading
 
+    from imagetune.engine.devices import NoGpuDevice
     from imagetune.jobs.host import run_workers
     from imagetune.jobs.recovery import DataDirBusy
     from imagetune.logs import configure_logging
@@ -85,21 +86,26 @@ def worker(
 
     settings = Settings()
     configure_logging(settings.log_level)
-    size = concurrency or max(1, settings.resolved_workers)
+    # None: one process per selected GPU, or available CPUs / engine threads.
+    requested = concurrency or settings.workers or None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     services = build_services(settings)
     try:
-        with run_workers(settings, services, size):
+        with run_workers(settings, services, requested) as pool:
             typer.echo(
-                f"imagetune worker: {size} process(es) on {services.engine.dialect.name}, "
-                f"queue {type(services.queue).__name__}; stop with Ctrl+C or SIGTERM"
+                f"imagetune worker: {pool.size} process(es) on {pool.device}, "
+                f"{services.engine.dialect.name}, queue {type(services.queue).__name__}; "
+                "stop with Ctrl+C or SIGTERM"
             )
             stop.wait()
             typer.echo("stopping: workers finish the job in hand, then exit")
     except DataDirBusy as e:
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
+        raise typer.Exit(1) from None
+    except NoGpuDevice as e:
+        typer.echo(f"error: {e}")
         raise typer.Exit(1) from None
     finally:
         services.close()

@@ -16,11 +16,13 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
 
 from imagetune.config import Settings
+from imagetune.jobs.placement import settings_for
 from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.worker import worker_main
 
@@ -39,6 +41,7 @@ class _Slot:
     started: float = field(default_factory=time.monotonic)
     respawn_at: float | None = None
     """Set once the death is handled: when to replace it."""
+    gpu_index: int | None = None
 
 
 def respawn_delay(quick_deaths: int) -> float:
@@ -51,10 +54,21 @@ def respawn_delay(quick_deaths: int) -> float:
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, queue: JobQueue, size: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        queue: JobQueue,
+        size: int,
+        devices: Sequence[int | None] | None = None,
+        device: str = "CPU",
+    ) -> None:
         self._settings = settings
         self._queue = queue
         self._size = size
+        self._devices = list(devices) if devices is not None else [None] * size
+        """Each worker's Vulkan device index (None: the CPU); a replacement keeps it."""
+        self.device = device
+        """The devices the workers run on, in words (/readyz shows it)."""
         self._host = settings.worker_name or socket.gethostname()
         self._next_sweep = 0.0
         self._lost: list[str] = []
@@ -77,7 +91,7 @@ class WorkerPool:
 
     def start(self) -> None:
         with self._lock:
-            self._slots = [self._spawn() for _ in range(self._size)]
+            self._slots = [self._spawn(gpu_index) for gpu_index in self._devices]
         self._supervisor = threading.Thread(
             target=self._supervise, name="worker-supervisor", daemon=True
         )
@@ -121,16 +135,16 @@ class WorkerPool:
                     log.error("worker %s ran past %gs; stopping it", slot.worker_id, timeout)
                     slot.process.kill()
 
-    def _spawn(self) -> _Slot:
+    def _spawn(self, gpu_index: int | None) -> _Slot:
         worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
         process = self._context.Process(
             target=worker_main,
-            args=(self._settings, worker_id, self._stop),
+            args=(settings_for(self._settings, gpu_index), worker_id, self._stop),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
             daemon=True,
         )
         process.start()
-        return _Slot(worker_id, process)
+        return _Slot(worker_id, process, gpu_index=gpu_index)
 
     def _sweep_stalled(self) -> None:
         """Every heartbeat interval: take back jobs whose workers, anywhere, went quiet."""
@@ -149,7 +163,7 @@ class WorkerPool:
                     if slot.respawn_at is None:
                         self._handle_death(slot)
                     if time.monotonic() >= (slot.respawn_at or 0.0):
-                        self._slots[index] = self._spawn()
+                        self._slots[index] = self._spawn(slot.gpu_index)
             try:
                 self._release_lost()
                 self._stop_overdue()
