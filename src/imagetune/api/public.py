@@ -12,6 +12,7 @@ from imagetune.api.deps import CurrentUser, InspectorDep, ServicesDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.db.models import utcnow
 from imagetune.engine.encode import DEFAULT_OUTPUT_FORMAT, OutputFormat
+from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
 from imagetune.jobs.models import JobState, NewJob, Scale
@@ -57,6 +58,14 @@ def upscale(
     output_format: Annotated[
         OutputFormat, Form(description="Extension: png (default), jpeg or webp.")
     ] = DEFAULT_OUTPUT_FORMAT,
+    metadata: Annotated[
+        MetadataMode,
+        Form(
+            description="Extension: strip (default: only the ICC profile is kept) or keep "
+            "(EXIF, XMP and IPTC carried, GPS location included; orientation reset to 1 "
+            "and pixel dimensions updated)."
+        ),
+    ] = DEFAULT_METADATA,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
@@ -72,7 +81,11 @@ def upscale(
             user_id=user_id,
             scale=scale,
             original_key=original_key,
-            options={"model": model.value, "output_format": output_format.value},
+            options={
+                "model": model.value,
+                "output_format": output_format.value,
+                "metadata": metadata.value,
+            },
         )
     )
     return JobIdResponse(job_id=job_id)

@@ -19,6 +19,7 @@ from rich.progress import (
 from imagetune.config import Settings
 from imagetune.engine.base import ProcessRequest
 from imagetune.engine.encode import OutputFormat
+from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
 from imagetune.errors import InvalidImage
 from imagetune.jobs.models import Scale
@@ -48,16 +49,32 @@ def upscale(
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="png, jpeg or webp.")
     ] = OutputFormat.PNG,
+    metadata: Annotated[
+        MetadataMode,
+        typer.Option(
+            help="strip: only the ICC profile; keep: EXIF (location included), XMP and IPTC too."
+        ),
+    ] = DEFAULT_METADATA,
 ) -> None:
     """Upscale images offline with the same engine the service runs."""
+    from imagetune.engine.devices import NoGpuDevice
     from imagetune.services import build_processor
 
     jobs = _plan_outputs(source, output, scale, output_format)
     if not jobs:
         err.print(f"[yellow]no images found in {source}[/]", highlight=False)
         raise typer.Exit(1)
-    processor = build_processor(Settings())
-    request = ProcessRequest(scale.pixels, model=model.value, output_format=output_format.value)
+    try:
+        processor = build_processor(Settings())
+    except NoGpuDevice as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    request = ProcessRequest(
+        scale.pixels,
+        model=model.value,
+        output_format=output_format.value,
+        metadata=metadata.value,
+    )
     failed = 0
     columns = (
         TextColumn("{task.description}"),

@@ -27,6 +27,8 @@ class ProcessRequest:
     """A name from imagetune.engine.models.MODELS."""
     output_format: str = "png"
     """png, jpeg or webp."""
+    metadata: str = "strip"
+    """strip or keep (imagetune.engine.metadata.MetadataMode)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from imagetune.engine.base import Device, ProcessedImage, ProcessRequest, Progre
 from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
 from imagetune.engine.devices import VulkanDevice, list_devices, select_devices
 from imagetune.engine.encode import OutputFormat, encode
+from imagetune.engine.metadata import MetadataMode, for_result
 from imagetune.engine.models import ModelName, plan
 from imagetune.engine.networks import NetworkSpec
 from imagetune.engine.resample import resize
@@ -100,7 +101,10 @@ class Upscaler:
                 progress(done, total)
 
         pixels = self.upscale(decoded, request.long_side, model, on_tile=tile_done)
-        result = encode(pixels, OutputFormat(request.output_format), decoded.icc_profile)
+        kept = None
+        if MetadataMode(request.metadata) is MetadataMode.KEEP and decoded.metadata:
+            kept = for_result(decoded.metadata, pixels.shape[1], pixels.shape[0])
+        result = encode(pixels, OutputFormat(request.output_format), decoded.icc_profile, kept)
         if progress:
             progress(total, total)
         return result

@@ -93,3 +93,7 @@ class JobRecord:
     @property
     def output_format(self) -> str:
         return str(self.options.get("output_format", DEFAULT_OUTPUT_FORMAT))
+
+    @property
+    def metadata(self) -> str:
+        return str(self.options.get("metadata", "strip"))

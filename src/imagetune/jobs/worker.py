@@ -43,7 +43,7 @@ class Worker:
             original = self._storage.read(job.original_key)
             result = self._processor.process(
                 original,
-                ProcessRequest(job.scale.pixels, job.model, job.output_format),
+                ProcessRequest(job.scale.pixels, job.model, job.output_format, job.metadata),
                 progress=self._progress_reporter(job),
             )
             # Derived from the job id: a job delivered twice overwrites, never adds.
