@@ -44,7 +44,7 @@ PIXEL_X, PIXEL_Y = 0xA002, 0xA003
 XMP_TAG, IPTC_TAG = 700, 33723
 PHOTOSHOP_IPTC = 0x0404
 
-DESCRIPTIVE_TIFF_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298, ORIENTATION)
+DESCRIPTIVE_TIFF_TAGS = (0x010E, 0x010F, 0x0110, ORIENTATION, 0x0131, 0x0132, 0x013B, 0x8298)
 """From a TIFF original's first directory only these describe the picture (description,
 make, model, software, date, artist, copyright); the rest describes its strips."""
 
@@ -177,10 +177,11 @@ def _updated_exif(raw: bytes, width: int, height: int) -> bytes | None:
     for tag, value in ((IMAGE_WIDTH, width), (IMAGE_LENGTH, height)):
         if tag in exif:
             exif[tag] = value
-    sub = exif.get_ifd(EXIF_IFD)
-    for tag, value in ((PIXEL_X, width), (PIXEL_Y, height)):
-        if tag in sub:
-            sub[tag] = value
+    if EXIF_IFD in exif:  # get_ifd would add an empty one
+        sub = exif.get_ifd(EXIF_IFD)
+        for tag, value in ((PIXEL_X, width), (PIXEL_Y, height)):
+            if tag in sub:
+                sub[tag] = value
     return exif.tobytes()
 
 
