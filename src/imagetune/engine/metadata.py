@@ -19,6 +19,7 @@ import binascii
 import logging
 import re
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -120,26 +121,32 @@ def add_iptc_to_jpeg(jpeg: bytes, iptc: bytes) -> bytes:
 
 
 def _read_exif(image: Image.Image) -> bytes | None:
-    try:
-        if image.format == "TIFF":
-            source = image.getexif()
-            exif = Image.Exif()
-            for tag in DESCRIPTIVE_TIFF_TAGS:
-                if tag in source:
-                    exif[tag] = source[tag]
-            for pointer in (EXIF_IFD, GPS_IFD):
-                if sub := source.get_ifd(pointer):
-                    exif[pointer] = dict(sub)
-            return exif.tobytes() if len(exif) else None
-        raw = image.info.get("exif")
-        if not isinstance(raw, bytes) or not raw:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": dropped below
+        try:
+            return _parse_exif(image)
+        except Exception as e:  # Pillow raises many kinds on a corrupt directory
+            log.info("dropping EXIF that does not parse (%s)", e)
             return None
+
+
+def _parse_exif(image: Image.Image) -> bytes | None:
+    if image.format == "TIFF":
+        source = image.getexif()
         exif = Image.Exif()
-        exif.load(raw)
-        exif.tobytes()  # parses every directory: broken EXIF is dropped here, not later
-    except Exception as e:  # Pillow raises many kinds on a corrupt directory
-        log.info("dropping EXIF that does not parse (%s)", e)
+        for tag in DESCRIPTIVE_TIFF_TAGS:
+            if tag in source:
+                exif[tag] = source[tag]
+        for pointer in (EXIF_IFD, GPS_IFD):
+            if sub := source.get_ifd(pointer):
+                exif[pointer] = dict(sub)
+        return exif.tobytes() if len(exif) else None
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes) or not raw:
         return None
+    exif = Image.Exif()
+    exif.load(raw)
+    exif.tobytes()  # parses every directory: broken EXIF is dropped here, not later
     return raw if raw.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + raw
 
 
