@@ -163,6 +163,7 @@ class Upscaler:
                     out=result,
                     on_tile=_chain(pool.tile_done, on_tile),
                     on_row=pool.row_done,
+                    even=network.use_gpu,
                 )
             finally:  # a failed job hands its pooled memory back too
                 network.release()

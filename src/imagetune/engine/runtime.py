@@ -107,9 +107,13 @@ class Network:
                 tile = np.pad(tile, widths, mode="reflect")
             else:  # too small to reflect: repeat the edge
                 tile = np.pad(tile, widths, mode="edge")
-            # waifu2x's upconv networks give garbage on odd input sides through ncnn's
-            # Vulkan path (tests/engine/test_vulkan.py); one more edge row or column lies
-            # past the border the network consumes, so it changes no kept pixel.
+        if pad or self.use_gpu:
+            # Through ncnn's Vulkan path (lavapipe, ncnn 1.0.20261020) every network gave
+            # garbage, NaN even, where width x height is not a multiple of 4
+            # (tests/engine/test_vulkan.py). The tiler hands the device even-sided regions
+            # of real pixels; this edge row or column is the fallback for images too small
+            # for that. For a network that consumes its border (waifu2x) it changes no kept
+            # pixel at all, so the CPU gets it too.
             even = ((0, tile.shape[0] % 2), (0, tile.shape[1] % 2), (0, 0))
             tile = np.pad(tile, even, mode="edge")
         # ncnn.Mat borrows this buffer: it must stay referenced until extract returns.
