@@ -236,3 +236,31 @@ def test_a_service_job_on_the_device(gpu_server, client_factory: ClientFactory) 
     assert "no address-space limit" in log
     assert "queueC" not in log  # ncnn's device report stays out of the service's output
     assert "vkCreateInstance" not in log
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+def test_device_memory_is_handed_back_after_each_job() -> None:
+    devices = list_devices()
+    if devices[0].type.is_gpu:
+        pytest.skip("device memory shows in host memory only on a software device")
+    # On lavapipe the device's memory is this process's memory: what the pools hold
+    # between jobs shows in the resident size.
+    engine = Upscaler(EngineConfig(threads=2, device=Device.GPU, tile=256))
+    data = encoded(photo((256, 256)))
+    engine.process(encoded(photo((16, 16))), ProcessRequest(64))  # weights and pipelines
+    before = resident_mb()
+    peak = before
+
+    def watch(done: int, total: int) -> None:
+        nonlocal peak
+        peak = max(peak, resident_mb())
+
+    engine.process(data, ProcessRequest(1024), watch)
+    after = resident_mb()
+    print(f"resident: before {before:.0f} MB, peak {peak:.0f} MB, after {after:.0f} MB")
+    assert peak - before > 100  # the job did need device memory
+    assert after - before < (peak - before) / 2
