@@ -14,6 +14,7 @@ from PIL import Image
 from imagetune.engine.devices import list_devices, loader_present
 from tests.databases import service_missing
 from tests.engine.test_metadata import camera_jpeg
+from tests.support import free_port
 
 
 def imagetune(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -63,6 +64,12 @@ def test_gpu_without_a_device_fails_with_a_clear_message(tmp_path: Path) -> None
     assert upscaled.returncode == 1
     assert "ncnn sees no Vulkan device" in upscaled.stderr
     assert "Traceback" not in upscaled.stderr
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        started = imagetune(*command, IMAGETUNE_DATA_DIR=str(tmp_path / "data"),
+                            IMAGETUNE_ENGINE_DEVICE="gpu", **env)  # fmt: skip
+        assert started.returncode == 1, command
+        assert "ncnn sees no Vulkan device" in started.stdout + started.stderr
+        assert "Traceback" not in started.stdout + started.stderr
 
 
 @pytest.mark.slow

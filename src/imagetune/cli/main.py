@@ -10,6 +10,7 @@ from imagetune.cli import accounts
 from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
+from imagetune.engine.base import Device
 
 app = typer.Typer(
     help="imagetune: a self-hosted image upscaling service.",
@@ -49,6 +50,8 @@ def serve(
         overrides["workers"] = 0
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
+    if settings.resolved_workers and settings.engine_device is Device.GPU:
+        _require_gpu(settings)
     how_to_get_a_key(settings)
     uvicorn.run(
         create_app(settings),
@@ -57,6 +60,17 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
+
+
+def _require_gpu(settings: Settings) -> None:
+    """Refuse to start, with the reason, where IMAGETUNE_ENGINE_DEVICE=gpu cannot be met."""
+    from imagetune.engine.devices import NoGpuDevice, probe_devices, select_devices
+
+    try:
+        select_devices(probe_devices(), settings.engine_device, settings.engine_gpu_indexes)
+    except NoGpuDevice as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
