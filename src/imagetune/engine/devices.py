@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 
 from imagetune.engine.base import Device
@@ -111,11 +111,11 @@ def loader_present() -> bool:
     return False
 
 
-def list_devices() -> list[VulkanDevice]:
+def list_devices(*, budgets: bool = True) -> list[VulkanDevice]:
     """The Vulkan devices ncnn sees in this process, silently; [] without a loader.
 
-    Creates ncnn's Vulkan instance (once per process) and a logical device for each
-    physical one: call it in the process that will run on them.
+    Creates ncnn's Vulkan instance (once per process); ``budgets`` also opens each
+    device to read its memory budget (else 0: see ``with_budget``).
     """
     if not loader_present():
         return []
@@ -123,23 +123,30 @@ def list_devices() -> list[VulkanDevice]:
         import ncnn
 
         try:
-            count = int(ncnn.get_gpu_count())
             devices = []
-            for index in range(count):
+            for index in range(int(ncnn.get_gpu_count())):
                 info = ncnn.get_gpu_info(index)
-                budget = int(ncnn.get_gpu_device(index).get_heap_budget())
-                devices.append(
-                    VulkanDevice(
-                        index=index,
-                        name=str(info.device_name()),
-                        type=_NCNN_TYPES.get(int(info.type()), DeviceType.OTHER),
-                        memory_budget_mb=budget,
-                    )
+                device = VulkanDevice(
+                    index=index,
+                    name=str(info.device_name()),
+                    type=_NCNN_TYPES.get(int(info.type()), DeviceType.OTHER),
+                    memory_budget_mb=0,
                 )
+                devices.append(with_budget(device) if budgets else device)
         except Exception:  # a broken driver must not stop the CPU path
             log.debug("probing Vulkan devices failed", exc_info=True)
             return []
     return devices
+
+
+def with_budget(device: VulkanDevice) -> VulkanDevice:
+    """``device`` with its memory budget, read by opening it (in this process, for good:
+    a worker opens only the device it runs on)."""
+    with quiet_stderr():
+        import ncnn
+
+        budget = int(ncnn.get_gpu_device(device.index).get_heap_budget())
+    return replace(device, memory_budget_mb=budget)
 
 
 def probe_devices(timeout: float = PROBE_TIMEOUT) -> list[VulkanDevice]:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from imagetune.engine.alpha import bleed, settle_alpha
 from imagetune.engine.base import Device, ProcessedImage, ProcessRequest, ProgressCallback
 from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
-from imagetune.engine.devices import VulkanDevice, list_devices, select_devices
+from imagetune.engine.devices import VulkanDevice, list_devices, select_devices, with_budget
 from imagetune.engine.encode import OutputFormat, encode
 from imagetune.engine.metadata import MetadataMode, for_result
 from imagetune.engine.models import ModelName, plan
@@ -188,9 +188,13 @@ def _choose_gpu(config: EngineConfig) -> VulkanDevice | None:
     if config.device is Device.CPU:
         return None
     indexes = None if config.gpu_index is None else [config.gpu_index]
-    selection = select_devices(list_devices(), config.device, indexes)
-    log.info("engine runs on %s (%s)", selection.describe(), selection.reason)
-    return selection.devices[0] if selection.devices else None
+    selection = select_devices(list_devices(budgets=False), config.device, indexes)
+    if not selection.devices:
+        log.info("engine runs on the CPU (%s)", selection.reason)
+        return None
+    device = with_budget(selection.devices[0])
+    log.info("engine runs on %s (%s)", device.describe(), selection.reason)
+    return device
 
 
 RELEASE_AFTER_TILES = 8
