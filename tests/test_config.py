@@ -56,3 +56,20 @@ def test_storage_url_must_name_an_s3_bucket() -> None:
     for bad in ("file:///tmp/x", "s3://", "bucket/prefix"):
         with pytest.raises(ValueError, match="s3://bucket"):
             Settings(storage_url=bad)
+
+
+@pytest.mark.parametrize(("value", "indexes"), [("0", (0,)), ("0,2", (0, 2)), (" 1 , 3", (1, 3))])
+def test_engine_gpu_names_device_indexes(
+    monkeypatch: pytest.MonkeyPatch, value: str, indexes: tuple[int, ...]
+) -> None:
+    monkeypatch.setenv("IMAGETUNE_ENGINE_GPU", value)
+    assert Settings().engine_gpu_indexes == indexes
+    monkeypatch.delenv("IMAGETUNE_ENGINE_GPU")
+    assert Settings().engine_gpu_indexes is None
+
+
+@pytest.mark.parametrize("value", ["gpu0", "0;2", "-1", ""])
+def test_engine_gpu_refuses_anything_else(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("IMAGETUNE_ENGINE_GPU", value)
+    with pytest.raises(ValueError, match="engine_gpu"):
+        Settings()

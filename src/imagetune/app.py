@@ -52,9 +52,8 @@ def create_app(
             jobs = wiring.jobs(settings, database)
             pool = None
             if settings.resolved_workers > 0:
-                workers = run_workers(
-                    settings, jobs, storage, settings.resolved_workers, processor_factory
-                )
+                # settings.workers None: one per selected GPU, or the CPU default.
+                workers = run_workers(settings, jobs, storage, settings.workers, processor_factory)
                 pool = await run_in_threadpool(stack.enter_context, workers)
             inspector = Inspector(
                 processes=settings.inspector_processes,

@@ -60,7 +60,14 @@ class Settings(BaseSettings):
     )
     engine_device: Device = Field(
         default=Device.AUTO,
-        description="auto (a Vulkan GPU when ncnn sees one, else the CPU), cpu or gpu.",
+        description="auto (a real Vulkan GPU when ncnn sees one, never a software one; else "
+        "the CPU), cpu or gpu (the best Vulkan device present, or fail at start).",
+    )
+    engine_gpu: str | None = Field(
+        default=None,
+        pattern=r"^\s*\d+\s*(,\s*\d+\s*)*$",
+        description="Vulkan device indexes to use, e.g. 0 or 0,2 (see `imagetune devices`); "
+        "default: every device of the best type present.",
     )
     engine_tile: int | None = Field(
         default=None,
@@ -192,6 +199,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'imagetune.db').resolve()}"
+
+    @property
+    def engine_gpu_indexes(self) -> tuple[int, ...] | None:
+        if self.engine_gpu is None:
+            return None
+        return tuple(int(index) for index in self.engine_gpu.split(","))
 
     @property
     def resolved_engine_threads(self) -> int:

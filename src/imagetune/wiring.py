@@ -114,6 +114,8 @@ def processor(settings: Settings) -> Processor:
         EngineConfig(
             threads=settings.resolved_engine_threads,
             device=settings.engine_device,
+            # A worker process is bound to one device (hosting.placement.settings_for).
+            gpu_index=settings.engine_gpu_indexes[0] if settings.engine_gpu_indexes else None,
             tile=settings.engine_tile,
             tile_memory_mb=settings.engine_tile_memory_mb,
             max_pixels=settings.max_source_pixels,

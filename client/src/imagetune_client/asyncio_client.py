@@ -63,9 +63,12 @@ class AsyncClient(BaseClient):
         model: str | None = None,
         output_format: str | None = None,
         idempotency_key: str | None = None,
+        metadata: str | None = None,
     ) -> Job:
         """Upload ``image`` and create a job; the job as the server then describes it."""
-        request = self._submit_request(image, scale, model, output_format, idempotency_key)
+        request = self._submit_request(
+            image, scale, model, output_format, idempotency_key, metadata
+        )
         response = await self._send("POST", UPSCALE_PATH, **request)
         return await self.get(response.json()["job_id"])
 
@@ -133,6 +136,7 @@ class AsyncClient(BaseClient):
         model: str | None = None,
         output_format: str | None = None,
         idempotency_key: str | None = None,
+        metadata: str | None = None,
         timeout: float = 600.0,
         on_progress: ProgressCallback | None = None,
     ) -> Path:
@@ -141,7 +145,7 @@ class AsyncClient(BaseClient):
         ``output`` defaults to ``NAME-SCALE.EXT`` beside ``image`` when it is a path.
         """
         target = Path(output) if output is not None else default_output(image, scale, output_format)
-        job = await self.submit(image, scale, model, output_format, idempotency_key)
+        job = await self.submit(image, scale, model, output_format, idempotency_key, metadata)
         finished = await self.wait(job, timeout=timeout, on_progress=on_progress)
         return await self.download(finished, target)
 

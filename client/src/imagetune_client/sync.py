@@ -62,9 +62,12 @@ class Client(BaseClient):
         model: str | None = None,
         output_format: str | None = None,
         idempotency_key: str | None = None,
+        metadata: str | None = None,
     ) -> Job:
         """Upload ``image`` and create a job; the job as the server then describes it."""
-        request = self._submit_request(image, scale, model, output_format, idempotency_key)
+        request = self._submit_request(
+            image, scale, model, output_format, idempotency_key, metadata
+        )
         response = self._send("POST", UPSCALE_PATH, **request)
         return self.get(response.json()["job_id"])
 
@@ -129,6 +132,7 @@ class Client(BaseClient):
         model: str | None = None,
         output_format: str | None = None,
         idempotency_key: str | None = None,
+        metadata: str | None = None,
         timeout: float = 600.0,
         on_progress: ProgressCallback | None = None,
     ) -> Path:
@@ -137,7 +141,7 @@ class Client(BaseClient):
         ``output`` defaults to ``NAME-SCALE.EXT`` beside ``image`` when it is a path.
         """
         target = Path(output) if output is not None else default_output(image, scale, output_format)
-        job = self.submit(image, scale, model, output_format, idempotency_key)
+        job = self.submit(image, scale, model, output_format, idempotency_key, metadata)
         finished = self.wait(job, timeout=timeout, on_progress=on_progress)
         return self.download(finished, target)
 

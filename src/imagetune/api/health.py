@@ -19,6 +19,9 @@ class Workers(Protocol):
     @property
     def size(self) -> int: ...
 
+    device: str
+    """The devices the workers run on, in words."""
+
     def alive(self) -> int: ...
 
 
@@ -47,5 +50,6 @@ def readyz(request: Request, database: DatabaseDep, storage: StorageDep) -> JSON
         storage=storage_ok,
         workers_expected=expected,
         workers_alive=alive,
+        device=pool.device if pool else None,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -13,6 +13,7 @@ from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, Ide
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.db.models import utcnow
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
+from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
 from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
@@ -63,6 +64,14 @@ def upscale(
     output_format: Annotated[
         OutputFormat, Form(description="Extension: png (default), jpeg or webp.")
     ] = DEFAULT_OUTPUT_FORMAT,
+    metadata: Annotated[
+        MetadataMode,
+        Form(
+            description="Extension: strip (default: only the ICC profile is kept) or keep "
+            "(EXIF, XMP and IPTC carried, GPS location included; orientation reset to 1 "
+            "and pixel dimensions updated)."
+        ),
+    ] = DEFAULT_METADATA,
     idempotency_key: IdempotencyKeyHeader = None,
     *,
     keys: IdempotencyKeysDep,
@@ -70,7 +79,12 @@ def upscale(
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
     data = image.file.read()
-    fields = {"scale": scale.value, "model": model.value, "output_format": output_format.value}
+    fields = {
+        "scale": scale.value,
+        "model": model.value,
+        "output_format": output_format.value,
+        "metadata": metadata.value,
+    }
     claim = keys.claim(user_id, idempotency_key, data, fields)
     if (replayed := claim.replayed()) is not None:
         response.headers[REPLAYED_HEADER] = "true"
@@ -88,7 +102,7 @@ def upscale(
             user_id=user_id,
             scale=scale,
             original_key=original_key,
-            options=JobOptions(model=model, output_format=output_format),
+            options=JobOptions(model=model, output_format=output_format, metadata=metadata),
         ),
     )
     if replayed is not None:  # a concurrent request with the same key came first

@@ -60,3 +60,6 @@ class ReadinessResponse(BaseModel):
     storage: bool
     workers_expected: int
     workers_alive: int
+    device: str | None = Field(
+        default=None, description="What this process's workers run on (null: no workers)."
+    )

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from imagetune.cli import accounts
+from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
+from imagetune.engine.base import Device
 
 if TYPE_CHECKING:
     from imagetune.hosting.worker_process import ProcessorFactory
@@ -24,6 +26,7 @@ app.add_typer(accounts.keys, name="keys")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.command()(upscale)
+app.command()(devices)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ def serve(
         overrides["workers"] = 0
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
+    if settings.resolved_workers and settings.engine_device is Device.GPU:
+        _require_gpu(settings)
     how_to_get_a_key(settings)
     uvicorn.run(
         create_app(settings, _processor_factory(ctx)),
@@ -75,6 +80,17 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
+
+
+def _require_gpu(settings: Settings) -> None:
+    """Refuse to start, with the reason, where IMAGETUNE_ENGINE_DEVICE=gpu cannot be met."""
+    from imagetune.engine.devices import NoGpuDevice, probe_devices, select_devices
+
+    try:
+        select_devices(probe_devices(), settings.engine_device, settings.engine_gpu_indexes)
+    except NoGpuDevice as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -98,27 +114,35 @@ def worker(
     import threading
 
     from imagetune import wiring
+    from imagetune.engine.devices import NoGpuDevice
     from imagetune.hosting.host import run_workers
     from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
-    size = concurrency or max(1, settings.resolved_workers)
+    # None: one process per selected GPU, or available CPUs / engine threads.
+    requested = concurrency or settings.workers or None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     jobs = wiring.jobs(settings, wiring.database(settings))
     try:
-        with run_workers(settings, jobs, wiring.storage(settings), size, _processor_factory(ctx)):
+        with run_workers(
+            settings, jobs, wiring.storage(settings), requested, _processor_factory(ctx)
+        ) as pool:
             typer.echo(
-                f"imagetune worker: {size} process(es) on {jobs.database.dialect}, "
-                f"queue {type(jobs.queue).__name__}; stop with Ctrl+C or SIGTERM"
+                f"imagetune worker: {pool.size} process(es) on {pool.device}, "
+                f"{jobs.database.dialect}, queue {type(jobs.queue).__name__}; "
+                "stop with Ctrl+C or SIGTERM"
             )
             stop.wait()
             typer.echo("stopping: workers finish the job in hand, then exit")
     except DataDirBusy as e:
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
+        raise typer.Exit(1) from None
+    except NoGpuDevice as e:
+        typer.echo(f"error: {e}")
         raise typer.Exit(1) from None
     finally:
         jobs.close()

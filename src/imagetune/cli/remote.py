@@ -28,6 +28,7 @@ def upscale_remote(
     scale: str,
     model: str,
     output_format: str,
+    metadata: str,
     concurrency: int,
     console: Console,
 ) -> int:
@@ -69,6 +70,7 @@ def upscale_remote(
                     target,
                     model=model,
                     output_format=output_format,
+                    metadata=metadata,
                     on_progress=advance,
                 )
             except ImagetuneClientError as e:

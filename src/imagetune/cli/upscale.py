@@ -19,6 +19,7 @@ from rich.progress import (
 from imagetune.config import Settings
 from imagetune.engine.base import OutputFormat, ProcessRequest
 from imagetune.engine.errors import EngineError
+from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
 from imagetune.errors import ImagetuneError, job_failure
 from imagetune.jobs.models import Scale
@@ -48,6 +49,12 @@ def upscale(
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="png, jpeg or webp.")
     ] = OutputFormat.PNG,
+    metadata: Annotated[
+        MetadataMode,
+        typer.Option(
+            help="strip: only the ICC profile; keep: EXIF (location included), XMP and IPTC too."
+        ),
+    ] = DEFAULT_METADATA,
     server: Annotated[
         str | None,
         typer.Option(
@@ -65,6 +72,7 @@ def upscale(
 ) -> None:
     """Upscale images offline with the same engine the service runs, or on a server."""
     from imagetune import wiring
+    from imagetune.engine.devices import NoGpuDevice
 
     jobs = _plan_outputs(source, output, scale, output_format)
     if not jobs:
@@ -73,13 +81,24 @@ def upscale(
     if server:
         from imagetune.cli.remote import upscale_remote
 
-        options = {"scale": scale.value, "model": model.value, "output_format": output_format.value}
+        options = {
+            "scale": scale.value,
+            "model": model.value,
+            "output_format": output_format.value,
+            "metadata": metadata.value,
+        }
         failed = upscale_remote(
             jobs, server=server, api_key=api_key, concurrency=concurrency, console=err, **options
         )
         raise typer.Exit(1 if failed else 0)
-    processor = wiring.processor(Settings())
-    request = ProcessRequest(scale.pixels, model=model, output_format=output_format)
+    try:
+        processor = wiring.processor(Settings())
+    except NoGpuDevice as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    request = ProcessRequest(
+        scale.pixels, model=model, output_format=output_format, metadata=metadata
+    )
     failed = 0
     columns = (
         TextColumn("{task.description}"),

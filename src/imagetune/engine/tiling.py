@@ -46,16 +46,20 @@ def upscale_tiled(
     out: npt.NDArray[Any],
     on_tile: Callable[[], None] | None = None,
     on_row: Callable[[], None] | None = None,
+    even: bool = False,
 ) -> None:
     """Fill ``out`` (scale x the size of ``image``) with the network's output.
 
     ``out`` may be float32 (0..1, for another pass) or uint8/uint16 (final samples): each
     tile is quantised as it is written, so no full-size float copy ever exists.
     ``on_row`` runs after each row of tiles (the engine frees ncnn's pooled memory there).
+    ``even``: every region ``run`` sees has even sides, grown by a row or column of real
+    context, or split in two where it spans an odd side of the image (ncnn's Vulkan path
+    needs it; see runtime.Network.run).
     """
     height, width = image.shape[:2]
     for top, left, h, w in tile_grid(height, width, tile):
-        _run_block(image, run, scale, overlap, out, top, left, h, w)
+        _run_block(image, run, scale, overlap, out, top, left, h, w, even)
         if on_tile:
             on_tile()
         if on_row and left + w == width:
@@ -72,10 +76,24 @@ def _run_block(
     left: int,
     h: int,
     w: int,
+    even: bool = False,
 ) -> None:
     height, width = image.shape[:2]
     y0, x0 = max(0, top - overlap), max(0, left - overlap)
     y1, x1 = min(height, top + h + overlap), min(width, left + w + overlap)
+    if even:
+        y0, y1 = _even_span(y0, y1, height, (top, top + h))
+        x0, x1 = _even_span(x0, x1, width, (left, left + w))
+        # A core that is a whole odd side of the image: two halves, each then with context.
+        halves = None
+        if (y1 - y0) % 2 and h > 1:
+            halves = [(top, left, h // 2, w), (top + h // 2, left, h - h // 2, w)]
+        elif (x1 - x0) % 2 and w > 1:
+            halves = [(top, left, h, w // 2), (top, left + w // 2, h, w - w // 2)]
+        if halves:
+            for sub_top, sub_left, sub_h, sub_w in halves:
+                _run_block(image, run, scale, overlap, out, sub_top, sub_left, sub_h, sub_w, even)
+            return
     try:
         result = run(np.ascontiguousarray(image[y0:y1, x0:x1]))
     except (InferenceFailed, MemoryError) as e:
@@ -85,7 +103,7 @@ def _run_block(
         half_h, half_w = max(1, -(-h // 2)), max(1, -(-w // 2))
         for sub_top, sub_left, sub_h, sub_w in tile_grid(h, w, max(half_h, half_w)):
             _run_block(
-                image, run, scale, overlap, out, top + sub_top, left + sub_left, sub_h, sub_w
+                image, run, scale, overlap, out, top + sub_top, left + sub_left, sub_h, sub_w, even
             )
         return
     core = result[
@@ -93,6 +111,23 @@ def _run_block(
     ]
     target = out[top * scale : (top + h) * scale, left * scale : (left + w) * scale]
     store(core, target)
+
+
+def _even_span(start: int, stop: int, size: int, core: tuple[int, int]) -> tuple[int, int]:
+    """[start, stop) made even-sized within [0, size) when it is odd: grown by a pixel of
+    context, or, spanning the whole side, one pixel of context given up; as it is when
+    it holds nothing but the core."""
+    if (stop - start) % 2 == 0:
+        return start, stop
+    if stop < size:
+        return start, stop + 1
+    if start > 0:
+        return start - 1, stop
+    if start < core[0]:
+        return start + 1, stop
+    if stop > core[1]:
+        return start, stop - 1
+    return start, stop
 
 
 def store(values: FloatImage, target: npt.NDArray[Any]) -> None:

@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 
 from imagetune.config import Settings
 from imagetune.hosting.lock import worker_lock
+from imagetune.hosting.placement import place_workers
 from imagetune.hosting.pool import WorkerPool
 from imagetune.hosting.worker_process import ProcessorFactory, worker_main
 from imagetune.jobs.retention import Purger
@@ -25,11 +26,15 @@ def run_workers(
     settings: Settings,
     jobs: Jobs,
     storage: Storage,
-    size: int,
+    size: int | None,
     processor_factory: ProcessorFactory,
 ) -> Iterator[WorkerPool]:
-    """Start ``size`` worker processes and their companions; stop them on exit (the job in
-    hand gets ``settings.shutdown_grace`` seconds, then is handed back)."""
+    """Start ``size`` worker processes (None: one per selected GPU, or the CPU default)
+    and their companions; stop them on exit (the job in hand gets
+    ``settings.shutdown_grace`` seconds, then is handed back). Raises NoGpuDevice, before
+    anything starts, when IMAGETUNE_ENGINE_DEVICE=gpu cannot be met."""
+    devices, selection = place_workers(settings, size)
+    log.info("workers run on %s (%s)", selection.describe(), selection.reason)
     with ExitStack() as stack:
         if jobs.queue.single_host:
             # What is running when the one host starts was left by a run that died; the
@@ -44,11 +49,12 @@ def run_workers(
             )
         pool = WorkerPool(
             jobs.queue,
-            size,
+            devices,
             target=functools.partial(worker_main, settings, processor_factory),
             host_name=settings.worker_name or socket.gethostname(),
             job_timeout=settings.job_timeout,
             sweep_interval=settings.worker_heartbeat_interval,
+            device=selection.describe(),
         )
         pool.start()
         stack.callback(pool.stop, settings.shutdown_grace)

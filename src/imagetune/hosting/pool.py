@@ -15,7 +15,7 @@ import multiprocessing
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
@@ -31,9 +31,10 @@ QUICK_DEATH = 10.0
 """A worker that dies younger than this (seconds) counts towards the respawn back-off."""
 MAX_RESPAWN_DELAY = 30.0
 
-WorkerTarget = Callable[[str, Event], None]
-"""A worker process's main, called with its worker id and the pool's stop event; it must be
-picklable (worker processes are spawned): a module-level function, or a partial of one."""
+WorkerTarget = Callable[[str, int | None, Event], None]
+"""A worker process's main, called with its worker id, its Vulkan device index (None: the
+CPU) and the pool's stop event; it must be picklable (worker processes are spawned): a
+module-level function, or a partial of one."""
 
 
 @dataclass
@@ -43,6 +44,7 @@ class _Slot:
     started: float = field(default_factory=time.monotonic)
     respawn_at: float | None = None
     """Set once the death is handled: when to replace it."""
+    gpu_index: int | None = None
 
 
 def respawn_delay(quick_deaths: int) -> float:
@@ -58,15 +60,20 @@ class WorkerPool:
     def __init__(
         self,
         queue: JobQueue,
-        size: int,
+        devices: Sequence[int | None],
         *,
         target: WorkerTarget,
         host_name: str,
         job_timeout: float,
         sweep_interval: float,
+        device: str = "CPU",
     ) -> None:
         self._queue = queue
-        self._size = size
+        self._devices = list(devices)
+        """Each worker's Vulkan device index (None: the CPU); a replacement keeps it."""
+        self._size = len(self._devices)
+        self.device = device
+        """The devices the workers run on, in words (/readyz shows it)."""
         self._target = target
         self._host = host_name
         self._job_timeout = job_timeout
@@ -92,7 +99,7 @@ class WorkerPool:
 
     def start(self) -> None:
         with self._lock:
-            self._slots = [self._spawn() for _ in range(self._size)]
+            self._slots = [self._spawn(gpu_index) for gpu_index in self._devices]
         self._supervisor = threading.Thread(
             target=self._supervise, name="worker-supervisor", daemon=True
         )
@@ -135,16 +142,16 @@ class WorkerPool:
                     log.error("worker %s ran past %gs; stopping it", slot.worker_id, timeout)
                     slot.process.kill()
 
-    def _spawn(self) -> _Slot:
+    def _spawn(self, gpu_index: int | None) -> _Slot:
         worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
         process = self._context.Process(
             target=self._target,
-            args=(worker_id, self._stop),
+            args=(worker_id, gpu_index, self._stop),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
             daemon=True,
         )
         process.start()
-        return _Slot(worker_id, process)
+        return _Slot(worker_id, process, gpu_index=gpu_index)
 
     def _sweep_stalled(self) -> None:
         """Every heartbeat interval: take back jobs whose workers, anywhere, went quiet."""
@@ -163,7 +170,7 @@ class WorkerPool:
                     if slot.respawn_at is None:
                         self._handle_death(slot)
                     if time.monotonic() >= (slot.respawn_at or 0.0):
-                        self._slots[index] = self._spawn()
+                        self._slots[index] = self._spawn(slot.gpu_index)
             try:
                 self._release_lost()
                 self._stop_overdue()

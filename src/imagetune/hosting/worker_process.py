@@ -17,6 +17,7 @@ from multiprocessing.synchronize import Event
 from imagetune import wiring
 from imagetune.config import Settings
 from imagetune.engine.base import Processor
+from imagetune.hosting.placement import settings_for
 from imagetune.jobs.worker import Worker
 from imagetune.logs import configure_logging
 from imagetune.processes import limit_address_space, set_process_name
@@ -50,9 +51,15 @@ def _stop_signal(stop: Event) -> threading.Event:
 
 
 def worker_main(
-    settings: Settings, processor_factory: ProcessorFactory, worker_id: str, stop: Event
+    settings: Settings,
+    processor_factory: ProcessorFactory,
+    worker_id: str,
+    gpu_index: int | None,
+    stop: Event,
 ) -> None:
-    """Run jobs as ``worker_id`` until ``stop`` is set (or the parent dies)."""
+    """Run jobs as ``worker_id`` on Vulkan device ``gpu_index`` (None: the CPU) until
+    ``stop`` is set (or the parent dies)."""
+    settings = settings_for(settings, gpu_index)
     configure_logging(settings.log_level)
     set_process_name(WORKER_PROCESS_NAME)
     stopping = _stop_signal(stop)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat, ProcessRequest
+from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
 
 
@@ -65,15 +66,21 @@ class JobOptions:
 
     model: ModelName = DEFAULT_MODEL
     output_format: OutputFormat = DEFAULT_OUTPUT_FORMAT
+    metadata: MetadataMode = DEFAULT_METADATA
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model.value, "output_format": self.output_format.value}
+        return {
+            "model": self.model.value,
+            "output_format": self.output_format.value,
+            "metadata": self.metadata.value,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobOptions:
         return cls(
             model=ModelName(data.get("model", DEFAULT_MODEL)),
             output_format=OutputFormat(data.get("output_format", DEFAULT_OUTPUT_FORMAT)),
+            metadata=MetadataMode(data.get("metadata", DEFAULT_METADATA)),
         )
 
 
@@ -113,5 +120,6 @@ class JobRecord:
             self.scale.pixels,
             model=self.options.model,
             output_format=self.options.output_format,
+            metadata=self.options.metadata,
             time_limit=time_limit,
         )
