@@ -31,7 +31,8 @@ class InProcessService:
             else value
             for name, value in env.items()
         }
-        defaults = {"workers": 1, "engine_threads": 1}  # tests share few cores
+        # Tests share few cores; the CPU, not a probe of Vulkan devices at every start.
+        defaults = {"workers": 1, "engine_threads": 1, "engine_device": "cpu"}
         settings = Settings(data_dir=data_dir, shutdown_grace=2, **{**defaults, **fields})
         self.base_url = settings.resolved_public_url()
         self._client = TestClient(create_app(settings, processor_factory(processor)))

@@ -47,11 +47,14 @@ def launch(
         return subprocess.Popen(
             [sys.executable, "-m", module, *args],
             # One inference thread per worker: tests run side by side on few cores, where
-            # ncnn's threads would spin waiting for each other.
+            # ncnn's threads would spin waiting for each other. The CPU unless a test says:
+            # probing Vulkan devices at every start costs seconds where a software driver
+            # is installed (device choice has its own tests, tests/engine/test_devices.py).
             env={
                 **os.environ,
                 "IMAGETUNE_LOG_LEVEL": "info",
                 "IMAGETUNE_ENGINE_THREADS": "1",
+                "IMAGETUNE_ENGINE_DEVICE": "cpu",
                 **extra,
                 **env,
             },
