@@ -157,6 +157,8 @@ class WorkerHost:
     concurrency: int = 1
     processor: str | None = None
     process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+    """Its /metrics port (several hosts share this machine in tests)."""
 
     @property
     def log_path(self) -> Path:
@@ -168,6 +170,7 @@ class WorkerHost:
             {
                 "IMAGETUNE_DATA_DIR": str(self.data_dir),
                 "IMAGETUNE_WORKER_NAME": self.name,
+                "IMAGETUNE_WORKER_METRICS_PORT": str(self.metrics_port),
                 **self.env,
             },
             self.log_path,

@@ -17,6 +17,7 @@ from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
+from imagetune.api.observe import ObserveRequests
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
@@ -40,6 +41,7 @@ def create_app(
     jobs through what ``processor_factory`` builds (the engine, unless a test says)."""
     local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE)
     storage: Storage = local or wiring.object_storage(settings)
+    http_metrics = wiring.http_metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +69,7 @@ def create_app(
             app.state.jobs = jobs.store
             app.state.storage = storage
             app.state.pool = pool
+            app.state.metrics_registry = wiring.metrics_registry(settings, database)
             app.state.inspector = inspector
             app.state.quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
@@ -100,10 +103,15 @@ def create_app(
             expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
         )
     app.add_middleware(HeaderLimits)
+    app.add_middleware(ObserveRequests, metrics=http_metrics)
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)
+    if settings.metrics:
+        from imagetune.api import metrics
+
+        app.include_router(metrics.router)
     return app

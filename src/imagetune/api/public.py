@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from imagetune import logs
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
@@ -74,6 +75,7 @@ def upscale(
             scale=scale,
             original_key=original_key,
             options=JobOptions(model=model, output_format=output_format),
+            request_id=logs.request_id.get(),
         )
     )
     return JobIdResponse(job_id=job_id)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagetune.cli import accounts
+from imagetune.cli import accounts, status
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
 
@@ -24,6 +24,7 @@ app.add_typer(accounts.keys, name="keys")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.command()(upscale)
+app.command()(status.status)
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,15 @@ def serve(
     if no_workers:
         overrides["workers"] = 0
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
-    how_to_get_a_key(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.log_format == "text":  # a JSON log is for machines: every line an object
+        how_to_get_a_key(settings)
     uvicorn.run(
         create_app(settings, _processor_factory(ctx)),
         host=settings.host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # imagetune.api.observe logs each request, with its request id
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
 
@@ -94,29 +97,37 @@ def worker(
     SIGTERM or Ctrl+C lets each worker finish its job (IMAGETUNE_SHUTDOWN_GRACE seconds),
     then hands back what is left.
     """
+    import logging
     import signal
     import threading
 
     from imagetune import wiring
+    from imagetune.hosting import metrics as host_metrics
     from imagetune.hosting.host import run_workers
     from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    json_log = settings.log_format == "json"
     size = concurrency or max(1, settings.resolved_workers)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    host_metrics.prepare(settings)  # before the job system: its observer counts too
     jobs = wiring.jobs(settings, wiring.database(settings))
     try:
-        with run_workers(settings, jobs, wiring.storage(settings), size, _processor_factory(ctx)):
-            typer.echo(
+        with (
+            run_workers(settings, jobs, wiring.storage(settings), size, _processor_factory(ctx)),
+            host_metrics.serve_worker_metrics(settings, jobs.database),
+        ):
+            say = logging.getLogger("imagetune").info if json_log else typer.echo
+            say(
                 f"imagetune worker: {size} process(es) on {jobs.database.dialect}, "
                 f"queue {type(jobs.queue).__name__}; stop with Ctrl+C or SIGTERM"
             )
             stop.wait()
-            typer.echo("stopping: workers finish the job in hand, then exit")
+            say("stopping: workers finish the job in hand, then exit")
     except DataDirBusy as e:
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
         raise typer.Exit(1) from None

@@ -14,6 +14,7 @@ from imagetune.hosting.lock import worker_lock
 from imagetune.hosting.pool import WorkerPool
 from imagetune.hosting.worker_process import ProcessorFactory, worker_main
 from imagetune.jobs.retention import Purger
+from imagetune.metrics import multiprocess
 from imagetune.storage.base import Storage
 from imagetune.wiring import Jobs
 
@@ -49,6 +50,7 @@ def run_workers(
             host_name=settings.worker_name or socket.gethostname(),
             job_timeout=settings.job_timeout,
             sweep_interval=settings.worker_heartbeat_interval,
+            on_exit=multiprocess.process_exited if settings.metrics else None,
         )
         pool.start()
         stack.callback(pool.stop, settings.shutdown_grace)

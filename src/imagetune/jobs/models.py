@@ -84,6 +84,7 @@ class NewJob:
     scale: Scale
     original_key: str
     options: JobOptions = field(default_factory=JobOptions)
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class JobRecord:
     expires_at: datetime | None = None
     """When the original and results are (or were) deleted."""
     purged_at: datetime | None = None
+    request_id: str | None = None
+    """The X-Request-ID of the request that created the job."""
 
     def process_request(self, time_limit: float | None = None) -> ProcessRequest:
         return ProcessRequest(

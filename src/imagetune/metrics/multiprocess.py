@@ -1,0 +1,55 @@
+"""The directory where every process of one host keeps its metric values.
+
+prometheus-client's multiprocess mode keeps each process's values in memory-mapped files
+under ``PROMETHEUS_MULTIPROC_DIR``; the process that serves /metrics sums them. The
+directory is private to a host process tree: the host makes a fresh, empty one at start
+(so nothing of an earlier run is counted), sets the variable before it spawns its worker
+processes (which inherit it), and removes it when it exits. The variable is the library's
+own mechanism, set here, never read from the user.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_directory: Path | None = None
+
+
+def use_private_directory() -> Path:
+    """This host's metrics directory, created (empty) on first use in this process."""
+    global _directory
+    if _directory is None or not _directory.is_dir():
+        _directory = Path(tempfile.mkdtemp(prefix="imagetune-metrics-"))
+        atexit.register(shutil.rmtree, _directory, ignore_errors=True)
+    if os.environ.get(ENV) != str(_directory):
+        os.environ[ENV] = str(_directory)
+        # The library picks its value class when first imported; a process that imported
+        # it before this point (a test runner, say) would keep values in memory.
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        from imagetune.metrics import instruments
+
+        instruments.reset()
+    return _directory
+
+
+def directory() -> Path | None:
+    """The directory this process writes to (inherited by worker processes), if any."""
+    value = os.environ.get(ENV)
+    return Path(value) if value else None
+
+
+def process_exited(pid: int) -> None:
+    """Drop a dead worker process's live gauges (busy/idle, engine info)."""
+    path = directory()
+    if path is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
