@@ -4,6 +4,7 @@ operations issue, with the right counts."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.metrics.scraping import Sample, label_values, scrape, value
 from tests.support import ApiClient, ServerProcess, accounts_for, make_image
@@ -235,3 +237,22 @@ def test_each_api_answer_echoes_a_request_id(run: Run) -> None:
         assert made.headers["X-Request-ID"] not in (bad, "")
     fresh = httpx.get(f"{run.server.base_url}/healthz").headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", fresh)
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def queried_metrics() -> set[str]:
+    """Every metric name the dashboard's and the alert rules' expressions use."""
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
+    expressions += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    return {name for expr in expressions for name in re.findall(r"\bimagetune_\w+", expr)}
+
+
+def test_every_metric_the_dashboard_and_alerts_query_is_exported(run: Run) -> None:
+    queried = queried_metrics()
+    assert len(queried) >= 10
+    exported = {s.name for s in run.final}
+    assert queried - exported == set()
