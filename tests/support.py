@@ -109,7 +109,11 @@ class ServerProcess:
 
     def assert_no_server_errors(self) -> None:
         """No request this server answered got a 5xx (uvicorn's access log says)."""
-        lines = [line for line in self.log().splitlines() if 'HTTP/1.1" 5' in line]
+        lines = [
+            line
+            for line in self.log().splitlines()
+            if 'HTTP/1.1" 5' in line or '"status": 5' in line  # text or JSON access lines
+        ]
         assert not lines, "server errors:\n" + "\n".join(lines)
 
     def log(self) -> str:
