@@ -24,13 +24,15 @@ def test_counted_after_commit_not_after_rollback(database_url: str) -> None:
     world.submit()
     assert submitted() == before + 1
 
-    class Refused(Exception):
-        pass
-
     job_id = uuid.uuid4()
-    with pytest.raises(Refused), world.sessions.begin() as session:
-        world.states.create(session, NewJob(job_id, world.user_id, Scale.K1, "originals/x"))
-        raise Refused
+
+    def create_then_fail() -> None:
+        with world.sessions.begin() as session:
+            world.states.create(session, NewJob(job_id, world.user_id, Scale.K1, "originals/x"))
+            raise RuntimeError("the queue refused it")
+
+    with pytest.raises(RuntimeError):
+        create_then_fail()
     assert world.store.get(job_id) is None
     assert submitted() == before + 1
     world.submit()
