@@ -1,0 +1,121 @@
+"""What metrics cost the API: submission latency and status-poll throughput with
+IMAGETUNE_METRICS=0 and =1, side by side in one run on the same machine.
+
+Run from the repository root:
+
+    .venv/bin/python bench/metrics_overhead.py [--rounds 5] [--submissions 40] [--poll-seconds 3]
+
+Two `imagetune serve` processes run at once (API only, so no worker competes for the
+CPUs; quotas off, so nothing is refused), identical but for IMAGETUNE_METRICS. Rounds
+alternate between them, so drift in the machine's load hits both alike. Each round
+submits the ~1 MB PNG of bench/service.py N times in a row, then polls job status from 8
+connections for S seconds. Request ids and access logging run in both (they are not
+metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.service import ms, one_megabyte_png, percentile, poll_load
+from tests.support import ServerProcess, accounts_for
+
+SETTINGS = {
+    "IMAGETUNE_WORKERS": "0",
+    "IMAGETUNE_LOG_LEVEL": "warning",
+    "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
+    "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
+    "IMAGETUNE_MAX_QUEUE_LENGTH": "0",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--submissions", type=int, default=40)
+    parser.add_argument("--poll-seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    image = one_megabyte_png()
+    submit: dict[str, list[float]] = {"0": [], "1": []}
+    polls: dict[str, list[float]] = {"0": [], "1": []}
+    poll_seconds: dict[str, float] = {"0": 0.0, "1": 0.0}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = {
+            flag: ServerProcess(
+                Path(tmp) / f"metrics-{flag}" / "data",
+                env={**SETTINGS, "IMAGETUNE_METRICS": flag},
+            )
+            for flag in ("0", "1")
+        }
+        for server in servers.values():
+            server.start()
+        try:
+            keys = {}
+            for flag, server in servers.items():
+                accounts = accounts_for(server.data_dir)
+                accounts.create_user("bench")
+                keys[flag] = accounts.create_key("bench").key
+            assert servers["1"].http.get("/metrics").status_code == 200
+            assert servers["0"].http.get("/metrics").status_code == 404
+            job_ids: dict[str, list[str]] = {"0": [], "1": []}
+            for _ in range(args.rounds):
+                for flag, server in servers.items():
+                    headers = {"Authorization": f"Bearer {keys[flag]}"}
+                    with httpx.Client(base_url=server.base_url, headers=headers) as client:
+                        for _ in range(args.submissions):
+                            start = time.perf_counter()
+                            response = client.post(
+                                "/public/v1/image-tune/upscale",
+                                files={"image": ("bench.png", image, "image/png")},
+                                data={"scale": "4K"},
+                            )
+                            submit[flag].append(time.perf_counter() - start)
+                            assert response.status_code == 200, response.text
+                            job_ids[flag].append(response.json()["job_id"])
+                    latencies, statuses, elapsed = asyncio.run(
+                        poll_load(
+                            server.base_url,
+                            keys[flag],
+                            job_ids[flag],
+                            args.poll_seconds,
+                            args.concurrency,
+                        )
+                    )
+                    assert set(statuses) == {200}, statuses
+                    polls[flag] += latencies
+                    poll_seconds[flag] += elapsed
+        finally:
+            for server in servers.values():
+                server.kill()
+
+    print(f"command: python bench/metrics_overhead.py {shlex.join(sys.argv[1:])}".strip())
+    print(f"{args.rounds} alternating rounds; API only; quotas off; 1 MB PNG at 4K")
+    print("IMAGETUNE_METRICS | submit p50 | submit p99 | polls/s | poll p50 | poll p99")
+    for flag in ("0", "1"):
+        print(
+            f"{flag:>17} | {ms(statistics.median(submit[flag])):>10} | "
+            f"{ms(percentile(submit[flag], 99)):>10} | "
+            f"{len(polls[flag]) / poll_seconds[flag]:>7.0f} | "
+            f"{ms(statistics.median(polls[flag])):>8} | {ms(percentile(polls[flag], 99)):>8}"
+        )
+    submit_change = statistics.median(submit["1"]) / statistics.median(submit["0"]) - 1
+    rate = {flag: len(polls[flag]) / poll_seconds[flag] for flag in polls}
+    poll_change = 1 - rate["1"] / rate["0"]
+    print(f"metrics on: submission p50 {submit_change:+.1%}, poll throughput {-poll_change:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
