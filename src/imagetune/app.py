@@ -46,6 +46,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
+            stack.enter_context(wiring.metrics_directory(settings))  # left after the workers
             database = await run_in_threadpool(wiring.database, settings)
             stack.callback(database.close)
             jobs = wiring.jobs(settings, database)

@@ -7,6 +7,7 @@ reads Settings.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -142,6 +143,15 @@ def http_metrics(settings: Settings) -> HttpMetrics | None:
     multiprocess.use_private_directory()
     instruments.declare_zeroes()
     return HttpMetrics()
+
+
+def metrics_directory(settings: Settings) -> AbstractContextManager[object]:
+    """Holds this host's metrics directory while it runs; removed at its clean stop."""
+    if not settings.metrics:
+        return nullcontext()
+    from imagetune.metrics import multiprocess
+
+    return multiprocess.held()
 
 
 def metrics_registry(settings: Settings, db: Database) -> CollectorRegistry | None:

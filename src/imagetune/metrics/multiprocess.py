@@ -4,8 +4,9 @@ prometheus-client's multiprocess mode keeps each process's values in memory-mapp
 under ``PROMETHEUS_MULTIPROC_DIR``; the process that serves /metrics sums them. The
 directory is private to a host process tree: the host makes a fresh, empty one at start
 (so nothing of an earlier run is counted), sets the variable before it spawns its worker
-processes (which inherit it), and removes it when it exits. The variable is the library's
-own mechanism, set here, never read from the user.
+processes (which inherit it), and removes it when it exits; at start it also removes the
+directories of hosts that died without cleaning up (kill -9). The variable is the
+library's own mechanism, set here, never read from the user.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+PREFIX = "imagetune-metrics-"
 
 _directory: Path | None = None
 
@@ -25,7 +29,8 @@ def use_private_directory() -> Path:
     """This host's metrics directory, created (empty) on first use in this process."""
     global _directory
     if _directory is None or not _directory.is_dir():
-        _directory = Path(tempfile.mkdtemp(prefix="imagetune-metrics-"))
+        _remove_orphans()
+        _directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         atexit.register(shutil.rmtree, _directory, ignore_errors=True)
     if os.environ.get(ENV) != str(_directory):
         os.environ[ENV] = str(_directory)
@@ -38,6 +43,44 @@ def use_private_directory() -> Path:
 
         instruments.reset()
     return _directory
+
+
+_holders = 0
+
+
+@contextmanager
+def held() -> Iterator[Path]:
+    """This host's directory while a host runs in this process; removed when the last one
+    stops cleanly, after its workers exited (atexit is not enough: a server stopped by a
+    signal does not run it). Several hosts in one process (tests) share it."""
+    global _directory, _holders
+    path = use_private_directory()
+    _holders += 1
+    try:
+        yield path
+    finally:
+        _holders -= 1
+        if _holders == 0 and _directory is not None:
+            shutil.rmtree(_directory, ignore_errors=True)
+            _directory = None
+
+
+def _remove_orphans() -> None:
+    """Directories left by hosts (on this machine) that are no longer running."""
+    for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's
+    return True
 
 
 def directory() -> Path | None:
