@@ -7,7 +7,8 @@ Run from the repository root:
 
 Two `imagetune serve` processes run at once (API only, so no worker competes for the
 CPUs; quotas off, so nothing is refused), identical but for IMAGETUNE_METRICS. Rounds
-alternate between them, so drift in the machine's load hits both alike. Each round
+alternate between them (and which goes first), so drift in the machine's load hits both
+alike. Each round
 submits the ~1 MB PNG of bench/service.py N times in a row, then polls job status from 8
 connections for S seconds. Request ids and access logging run in both (they are not
 metrics).
@@ -40,69 +41,89 @@ SETTINGS = {
 }
 
 
+def measure(
+    servers: dict[str, ServerProcess],
+    args: argparse.Namespace,
+    image: bytes,
+    submit: dict[str, list[float]],
+    polls: dict[str, list[float]],
+    poll_seconds: dict[str, float],
+) -> None:
+    keys = {}
+    for flag, server in servers.items():
+        accounts = accounts_for(server.data_dir)
+        accounts.create_user("bench")
+        keys[flag] = accounts.create_key("bench").key
+    assert servers["1"].http.get("/metrics").status_code == (404 if args.control else 200)
+    assert servers["0"].http.get("/metrics").status_code == 404
+    job_ids: dict[str, list[str]] = {"0": [], "1": []}
+    for round_ in range(max(1, args.rounds // 2)):
+        # Each goes first every other round: no order effect favours either.
+        for flag in ("0", "1") if round_ % 2 == 0 else ("1", "0"):
+            server = servers[flag]
+            headers = {"Authorization": f"Bearer {keys[flag]}"}
+            with httpx.Client(base_url=server.base_url, headers=headers) as client:
+                for _ in range(args.submissions):
+                    start = time.perf_counter()
+                    response = client.post(
+                        "/public/v1/image-tune/upscale",
+                        files={"image": ("bench.png", image, "image/png")},
+                        data={"scale": "4K"},
+                    )
+                    submit[flag].append(time.perf_counter() - start)
+                    assert response.status_code == 200, response.text
+                    job_ids[flag].append(response.json()["job_id"])
+            latencies, statuses, elapsed = asyncio.run(
+                poll_load(
+                    server.base_url, keys[flag], job_ids[flag], args.poll_seconds, args.concurrency
+                )
+            )
+            assert set(statuses) == {200}, statuses
+            polls[flag] += latencies
+            poll_seconds[flag] += elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--poll-seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="both servers with metrics off: the difference the machine's noise alone makes",
+    )
     args = parser.parse_args()
     image = one_megabyte_png()
     submit: dict[str, list[float]] = {"0": [], "1": []}
     polls: dict[str, list[float]] = {"0": [], "1": []}
     poll_seconds: dict[str, float] = {"0": 0.0, "1": 0.0}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = {
-            flag: ServerProcess(
-                Path(tmp) / f"metrics-{flag}" / "data",
-                env={**SETTINGS, "IMAGETUNE_METRICS": flag},
-            )
-            for flag in ("0", "1")
-        }
-        for server in servers.values():
-            server.start()
-        try:
-            keys = {}
-            for flag, server in servers.items():
-                accounts = accounts_for(server.data_dir)
-                accounts.create_user("bench")
-                keys[flag] = accounts.create_key("bench").key
-            assert servers["1"].http.get("/metrics").status_code == 200
-            assert servers["0"].http.get("/metrics").status_code == 404
-            job_ids: dict[str, list[str]] = {"0": [], "1": []}
-            for _ in range(args.rounds):
-                for flag, server in servers.items():
-                    headers = {"Authorization": f"Bearer {keys[flag]}"}
-                    with httpx.Client(base_url=server.base_url, headers=headers) as client:
-                        for _ in range(args.submissions):
-                            start = time.perf_counter()
-                            response = client.post(
-                                "/public/v1/image-tune/upscale",
-                                files={"image": ("bench.png", image, "image/png")},
-                                data={"scale": "4K"},
-                            )
-                            submit[flag].append(time.perf_counter() - start)
-                            assert response.status_code == 200, response.text
-                            job_ids[flag].append(response.json()["job_id"])
-                    latencies, statuses, elapsed = asyncio.run(
-                        poll_load(
-                            server.base_url,
-                            keys[flag],
-                            job_ids[flag],
-                            args.poll_seconds,
-                            args.concurrency,
-                        )
-                    )
-                    assert set(statuses) == {200}, statuses
-                    polls[flag] += latencies
-                    poll_seconds[flag] += elapsed
-        finally:
-            for server in servers.values():
-                server.kill()
+    # Two servers side by side differ by a few percent on a busy machine whatever their
+    # settings (see --control), so each pass swaps which of them has metrics on.
+    for swapped in (False, True):
+        positions = ("1", "0") if swapped else ("0", "1")
+        with tempfile.TemporaryDirectory() as tmp:
+            servers: dict[str, ServerProcess] = {}
+            for position, flag in zip(("a", "b"), positions, strict=True):
+                server = ServerProcess(
+                    Path(tmp) / position / "data",
+                    env={**SETTINGS, "IMAGETUNE_METRICS": "0" if args.control else flag},
+                )
+                server.data_dir.parent.mkdir(parents=True)
+                servers[flag] = server.start()
+            try:
+                measure(servers, args, image, submit, polls, poll_seconds)
+            finally:
+                for server in servers.values():
+                    server.kill()
 
     print(f"command: python bench/metrics_overhead.py {shlex.join(sys.argv[1:])}".strip())
-    print(f"{args.rounds} alternating rounds; API only; quotas off; 1 MB PNG at 4K")
+    print(
+        f"{args.rounds} alternating rounds in two passes (servers swapped); API only; "
+        "quotas off; 1 MB PNG at 4K" + (" [control: metrics off in both]" if args.control else "")
+    )
     print("IMAGETUNE_METRICS | submit p50 | submit p99 | polls/s | poll p50 | poll p99")
     for flag in ("0", "1"):
         print(
