@@ -58,6 +58,7 @@ def test_json_lines_join_api_and_worker_by_request_id(
         assert entry["job_id"] == job_id
         assert entry["request_id"] == REQUEST_ID
         assert entry["worker_id"]
+        assert entry["user_id"] == post[0]["user_id"]
     # Also a failure, whose request id the server made.
     failure = [e for e in log if e.get("job_id") == failed and e["level"] == "warning"]
     assert len(failure) == 1

@@ -101,7 +101,12 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+            expose_headers=[
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "X-Request-ID",
+            ],
         )
     app.add_middleware(HeaderLimits)
     app.add_middleware(ObserveRequests, metrics=http_metrics)

@@ -58,13 +58,15 @@ class RedactSecrets(logging.Filter):
 
 
 @contextmanager
-def job_context(job: uuid.UUID, request: str | None) -> Iterator[None]:
-    """Lines logged inside name ``job`` and the request that created it."""
+def job_context(job: uuid.UUID, request: str | None, user: int | None = None) -> Iterator[None]:
+    """Lines logged inside name ``job``, the request that created it and its user."""
     job_token = job_id.set(str(job))
     request_token = request_id.set(request)
+    user_token = user_id.set(user)
     try:
         yield
     finally:
+        user_id.reset(user_token)
         request_id.reset(request_token)
         job_id.reset(job_token)
 

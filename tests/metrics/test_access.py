@@ -13,6 +13,8 @@ def test_the_token_rule(service_factory: ServiceFactory) -> None:
     assert missing.status_code == 401
     assert missing.headers["WWW-Authenticate"] == "Bearer"
     assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    odd = {"Authorization": "Bearer café".encode()}
+    assert http.get("/metrics", headers=odd).status_code == 401  # not a 500
     basic = {"Authorization": "Basic metrics-secret"}
     assert http.get("/metrics", headers=basic).status_code == 401
     right = http.get("/metrics", headers={"Authorization": "Bearer metrics-secret"})

@@ -48,7 +48,7 @@ class Worker:
 
     def execute(self, job: JobRecord) -> None:
         # Every line logged while running it names the job and the request that made it.
-        with job_context(job.id, job.request_id):
+        with job_context(job.id, job.request_id, job.user_id):
             self._execute(job)
 
     def _execute(self, job: JobRecord) -> None:

@@ -36,7 +36,8 @@ def authorized(token: str | None, authorization: str | None) -> bool:
     if not token:
         return True
     scheme, _, given = (authorization or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    given_bytes = given.strip().encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token.encode())
 
 
 def render(registry: CollectorRegistry) -> bytes:
