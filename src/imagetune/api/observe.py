@@ -75,7 +75,8 @@ class ObserveRequests:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            self._log(scope, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                self._log(scope, status, seconds)
             if self.metrics is not None:
                 method = scope["method"] if scope["method"] in METHODS else "other"
                 route = route_template(scope, scope["app"].router.routes)
