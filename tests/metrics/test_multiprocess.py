@@ -7,18 +7,20 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from imagetune.metrics import multiprocess
 from tests.conftest import ServerFactory
 
 
 def test_private_directory_lifecycle(server_factory: ServerFactory) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    orphan = Path(tempfile.mkdtemp(prefix=f"imagetune-metrics-{dead.pid}-"))
+    base = multiprocess.base_directory()
+    orphan = Path(tempfile.mkdtemp(prefix=f"imagetune-metrics-{dead.pid}-", dir=base))
     (orphan / "counter_123.db").write_bytes(b"\0" * 16)
 
     server = server_factory(IMAGETUNE_WORKERS="1", processor="sleep:0")
     assert server.process is not None
-    own = list(Path(tempfile.gettempdir()).glob(f"imagetune-metrics-{server.process.pid}-*"))
+    own = list(base.glob(f"imagetune-metrics-{server.process.pid}-*"))
     assert len(own) == 1
     assert not orphan.exists()
     assert server.http.get("/metrics").status_code == 200
