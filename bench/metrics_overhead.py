@@ -102,6 +102,7 @@ def main() -> None:
 
     # Two servers side by side differ by a few percent on a busy machine whatever their
     # settings (see --control), so each pass swaps which of them has metrics on.
+    changes: list[float] = []
     for swapped in (False, True):
         positions = ("1", "0") if swapped else ("0", "1")
         with tempfile.TemporaryDirectory() as tmp:
@@ -114,7 +115,15 @@ def main() -> None:
                 server.data_dir.parent.mkdir(parents=True)
                 servers[flag] = server.start()
             try:
+                before = {flag: len(submit[flag]) for flag in submit}
                 measure(servers, args, image, submit, polls, poll_seconds)
+                p50 = {f: statistics.median(submit[f][before[f] :]) for f in submit}
+                changes.append(p50["1"] / p50["0"] - 1)
+                print(
+                    f"pass {'b' if swapped else 'a'}: submission p50 {ms(p50['0'])} off, "
+                    f"{ms(p50['1'])} on ({changes[-1]:+.1%})",
+                    flush=True,
+                )
             finally:
                 for server in servers.values():
                     server.kill()
@@ -132,10 +141,52 @@ def main() -> None:
             f"{len(polls[flag]) / poll_seconds[flag]:>7.0f} | "
             f"{ms(statistics.median(polls[flag])):>8} | {ms(percentile(polls[flag], 99)):>8}"
         )
-    submit_change = statistics.median(submit["1"]) / statistics.median(submit["0"]) - 1
+    # Per pass, then averaged: the load drifts between passes more than metrics cost.
+    submit_change = statistics.mean(changes)
     rate = {flag: len(polls[flag]) / poll_seconds[flag] for flag in polls}
     poll_change = 1 - rate["1"] / rate["0"]
     print(f"metrics on: submission p50 {submit_change:+.1%}, poll throughput {-poll_change:+.1%}")
+    direct_cost(statistics.median(submit["0"]), statistics.median(polls["0"]))
+
+
+def direct_cost(submit_p50: float, poll_p50: float, n: int = 2000) -> None:
+    """The work metrics add, timed alone in this process: what a request pays, free of
+    the noise of two servers sharing a busy machine."""
+    from imagetune.metrics import multiprocess
+
+    with multiprocess.held():
+        from tests.factories import JobWorld
+
+        from imagetune.metrics.http import HttpMetrics
+        from imagetune.metrics.jobs import JobMetrics
+
+        http = HttpMetrics()
+        started = time.perf_counter()
+        for _ in range(n):
+            http.record("GET", "/public/v1/job/{job_id}", 200, 0.01, {})
+        per_request = (time.perf_counter() - started) / n
+        creates: dict[bool, float] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for observed in (False, True, False, True):
+                world = JobWorld(f"sqlite:///{tmp}/{observed}-{len(creates)}.db")
+                if observed:
+                    world.states.observe(JobMetrics(world.sessions))
+                times = []
+                for _ in range(n // 4):
+                    start = time.perf_counter()
+                    world.submit()
+                    times.append(time.perf_counter() - start)
+                creates[observed] = min(creates.get(observed, 1.0), statistics.median(times))
+    per_job = creates[True] - creates[False]
+    print(
+        f"direct cost: {per_request * 1e6:.0f} us per request (HTTP metrics), "
+        f"{per_job * 1e6:.0f} us per job created (observer; store.create "
+        f"{creates[False] * 1e3:.2f} -> {creates[True] * 1e3:.2f} ms)"
+    )
+    print(
+        f"  = {(per_request + per_job) / submit_p50:.1%} of a submission's p50, "
+        f"{per_request / poll_p50:.2%} of a poll's"
+    )
 
 
 if __name__ == "__main__":

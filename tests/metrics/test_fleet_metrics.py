@@ -4,6 +4,8 @@ its processes do (finishes, waits, phases, busy or idle), and both the queue dep
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -18,13 +20,22 @@ pytestmark = pytest.mark.slow
 def test_worker_host_serves_its_own_metrics(
     server_factory: ServerFactory, worker_factory: WorkerFactory, client_factory: ClientFactory
 ) -> None:
+    request_ids: list[str] = []
     with fresh_postgres_database() as url:
-        env = {"IMAGETUNE_DATABASE_URL": url, "IMAGETUNE_METRICS_TOKEN": "fleet-token"}
+        env = {
+            "IMAGETUNE_DATABASE_URL": url,
+            "IMAGETUNE_METRICS_TOKEN": "fleet-token",
+            "IMAGETUNE_LOG_FORMAT": "json",
+        }
         api = server_factory(args=("--no-workers",), processor="sleep:0", **env)
         host = worker_factory("metrics-host", processor="sleep:0", concurrency=2, **env)
         client = client_factory(api)
+        job_ids = []
         for scale in ("1K", "2K"):
-            assert client.upscale(make_image(), scale)["status"] == "Succeed"
+            submitted = client.submit(make_image(), scale)
+            job_ids.append(submitted.json()["job_id"])
+            assert client.wait(job_ids[-1])["status"] == "Succeed"
+            request_ids.append(submitted.headers["X-Request-ID"])
 
         port = f"http://127.0.0.1:{host.metrics_port}/metrics"
         assert httpx.get(port).status_code == 401
@@ -33,6 +44,15 @@ def test_worker_host_serves_its_own_metrics(
             worker = scrape(http, port)
             node = scrape(api.http, Authorization="Bearer fleet-token")
         host.kill()
+
+    # Procrastinate runs the job in a thread of its own; its lines still name the worker,
+    # the job and the request.
+    lines = [json.loads(line) for line in host.log().splitlines()]
+    for job_id, request_id in zip(job_ids, request_ids, strict=True):
+        about = [e for e in lines if e.get("job_id") == job_id]
+        assert about
+        assert all(e["request_id"] == request_id for e in about)
+        assert all(e["worker_id"].startswith("metrics-host:") for e in about)
 
     for scale in ("1K", "2K"):
         labels = {"model": "photo", "scale": scale}
