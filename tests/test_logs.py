@@ -7,8 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from tests.conftest import ClientFactory, ServerFactory
 from tests.support import make_image
+
+pytestmark = pytest.mark.slow
 
 REQUEST_ID = "checkout-42/retry 1"
 

@@ -17,6 +17,8 @@ import yaml
 from tests.metrics.scraping import Sample, label_values, scrape, value
 from tests.support import ApiClient, ServerProcess, accounts_for, make_image
 
+pytestmark = pytest.mark.slow
+
 ENV = {
     "IMAGETUNE_WORKERS": "1",
     "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "3",
