@@ -47,7 +47,9 @@ class TimedProcessor:
     def process(
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
+        phases = _Phases(request)
         decoded = decode(data)
+        phases.done("decode")
         height, width = decoded.pixels.shape[:2]
         seconds = self.seconds * (width * height / 1e6 if self.per_megapixel else 1.0)
         started = time.monotonic()
@@ -61,14 +63,32 @@ class TimedProcessor:
             time.sleep(seconds / STEPS if self.gate is None else 0.02)
         while self.gate is not None and not self._done(started, seconds):
             time.sleep(0.02)
+        phases.done("inference")
         pixels = resize(decoded.pixels, target_size(width, height, request.long_side))
-        return encode(pixels, request.output_format, decoded.icc_profile)
+        phases.done("resize")
+        result = encode(pixels, request.output_format, decoded.icc_profile)
+        phases.done("encode")
+        return result
 
     def _done(self, started: float, seconds: float) -> bool:
         elapsed = time.monotonic() - started
         if self.gate is not None:
             return self.gate.exists() or elapsed > GATE_LIMIT
         return elapsed >= seconds
+
+
+class _Phases:
+    """Reports phases as the engine does (the chosen time counts as inference)."""
+
+    def __init__(self, request: ProcessRequest) -> None:
+        self._on_phase = request.on_phase
+        self._since = time.perf_counter()
+
+    def done(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self._on_phase is not None:
+            self._on_phase(phase, now - self._since)
+        self._since = now
 
 
 def _timed(seconds: float, gate: str | None, per_mp: bool, _settings: Settings) -> Processor:

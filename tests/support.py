@@ -120,7 +120,11 @@ class ServerProcess:
 
     def assert_no_server_errors(self) -> None:
         """No request this server answered got a 5xx (uvicorn's access log says)."""
-        lines = [line for line in self.log().splitlines() if 'HTTP/1.1" 5' in line]
+        lines = [
+            line
+            for line in self.log().splitlines()
+            if 'HTTP/1.1" 5' in line or '"status": 5' in line  # text or JSON access lines
+        ]
         assert not lines, "server errors:\n" + "\n".join(lines)
 
     def log(self) -> str:
@@ -168,6 +172,8 @@ class WorkerHost:
     concurrency: int = 1
     processor: str | None = None
     process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+    """Its /metrics port (several hosts share this machine in tests)."""
 
     @property
     def log_path(self) -> Path:
@@ -179,6 +185,7 @@ class WorkerHost:
             {
                 "IMAGETUNE_DATA_DIR": str(self.data_dir),
                 "IMAGETUNE_WORKER_NAME": self.name,
+                "IMAGETUNE_WORKER_METRICS_PORT": str(self.metrics_port),
                 **self.env,
             },
             self.log_path,

@@ -19,6 +19,7 @@ from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
 from imagetune.api.limits import HeaderLimits
+from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
@@ -43,10 +44,12 @@ def create_app(
     jobs through what ``processor_factory`` builds (the engine, unless a test says)."""
     local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE)
     storage: Storage = local or wiring.object_storage(settings)
+    http_metrics = wiring.http_metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
+            stack.enter_context(wiring.metrics_directory(settings))  # left after the workers
             database = await run_in_threadpool(wiring.database, settings)
             stack.callback(database.close)
             jobs = wiring.jobs(settings, database)
@@ -69,6 +72,7 @@ def create_app(
             app.state.jobs = jobs.store
             app.state.storage = storage
             app.state.pool = pool
+            app.state.metrics_registry = wiring.metrics_registry(settings, database)
             app.state.inspector = inspector
             app.state.idempotency = IdempotencyKeys(
                 database.sessions, timedelta(seconds=settings.retention_seconds)
@@ -102,9 +106,15 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+            expose_headers=[
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "X-Request-ID",
+            ],
         )
     app.add_middleware(HeaderLimits)
+    app.add_middleware(ObserveRequests, metrics=http_metrics)
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
@@ -113,4 +123,8 @@ def create_app(
     app.include_router(health.router)
     if settings.playground:
         install_playground(app)
+    if settings.metrics:
+        from imagetune.api import metrics
+
+        app.include_router(metrics.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -147,6 +148,19 @@ class Settings(BaseSettings):
         default=True, description="Serve the browser playground at / (0 turns it off: 404)."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text, or json: one JSON object per line."
+    )
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics on /metrics.")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics requires `Authorization: Bearer <token>`."
+    )
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port on which `imagetune worker` serves /metrics (0: none).",
+    )
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024,
         gt=0,

@@ -19,6 +19,8 @@ class ImagetuneError(Exception):
 
     status_code: int = 500
     detail: str = "Internal error"
+    reason: str | None = None
+    """Why a request was refused, for the rejections metric, where the status is ambiguous."""
     headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: str | None = None, *, internal: str | None = None) -> None:
@@ -73,9 +75,12 @@ class UploadTooLarge(ImagetuneError):
 class TryLater(ImagetuneError):
     """A quota or the queue is full; ``Retry-After`` says when to come back."""
 
-    def __init__(self, status: int, detail: str, retry_after: int, **headers: str) -> None:
+    def __init__(
+        self, status: int, detail: str, retry_after: int, *, reason: str, **headers: str
+    ) -> None:
         super().__init__(detail)
         self.status_code = status
+        self.reason = reason
         self._headers = {"Retry-After": str(max(1, retry_after)), **headers}
 
     def response_headers(self) -> dict[str, str] | None:

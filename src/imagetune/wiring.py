@@ -7,8 +7,10 @@ reads Settings.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from imagetune.config import Settings
@@ -23,6 +25,11 @@ from imagetune.signing import UrlSigner, load_or_create_secret
 from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
 from imagetune.storage.s3 import S3Storage
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from imagetune.metrics.http import HttpMetrics
 
 
 def database(settings: Settings, *, migrate: bool = True) -> Database:
@@ -50,6 +57,10 @@ def jobs(settings: Settings, db: Database) -> Jobs:
         retention=timedelta(seconds=settings.retention_seconds),
         max_attempts=settings.max_attempts,
     )
+    if settings.metrics:
+        from imagetune.metrics.jobs import JobMetrics
+
+        states.observe(JobMetrics(db.sessions))
     queue = job_queue(settings, db, states)
     return Jobs(db, states, JobStore(states, queue.dispatch), queue)
 
@@ -121,3 +132,35 @@ def processor(settings: Settings) -> Processor:
             max_pixels=settings.max_source_pixels,
         )
     )
+
+
+def http_metrics(settings: Settings) -> HttpMetrics | None:
+    """Request metrics for an API process, which becomes its host's metrics collector:
+    its private multiprocess directory is made here, before any worker is spawned."""
+    if not settings.metrics:
+        return None
+    from imagetune.metrics import instruments, multiprocess
+    from imagetune.metrics.http import HttpMetrics
+
+    multiprocess.use_private_directory()
+    instruments.declare_zeroes()
+    return HttpMetrics()
+
+
+def metrics_directory(settings: Settings) -> AbstractContextManager[object]:
+    """Holds this host's metrics directory while it runs; removed at its clean stop."""
+    if not settings.metrics:
+        return nullcontext()
+    from imagetune.metrics import multiprocess
+
+    return multiprocess.held()
+
+
+def metrics_registry(settings: Settings, db: Database) -> CollectorRegistry | None:
+    """What this host's /metrics exports (None with IMAGETUNE_METRICS=0)."""
+    if not settings.metrics:
+        return None
+    from imagetune.metrics import multiprocess
+    from imagetune.metrics.exposition import host_registry
+
+    return host_registry(multiprocess.use_private_directory(), db.sessions)

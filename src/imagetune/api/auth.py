@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
+from imagetune import logs
 from imagetune.api.idempotency import admit_unless_replay
 from imagetune.errors import InvalidApiKey, UploadTooLarge
 
@@ -39,6 +40,7 @@ class AuthenticatedRoute(APIRoute):
             key = bearer_key(request.headers.get("authorization"))
             state = request.app.state
             request.state.user_id = await run_in_threadpool(state.accounts.authenticate, key)
+            logs.user_id.set(request.state.user_id)
             headers = await self.before_body(request)
             response = await handler(limit_body(request, state.settings.max_upload_bytes))
             response.headers.update(headers)

@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 
 async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ImagetuneError)
+    if exc.reason:
+        request.state.rejection = exc.reason  # for imagetune.metrics.http
     if exc.internal != exc.detail:
         # The client gets the public message; the cause stays here.
         log.info("%s %s: %s", request.method, request.url.path, exc.internal)

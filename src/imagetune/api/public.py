@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
+from imagetune import logs
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
 from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, IdempotencyKeysDep
@@ -103,6 +104,7 @@ def upscale(
             scale=scale,
             original_key=original_key,
             options=JobOptions(model=model, output_format=output_format, metadata=metadata),
+            request_id=logs.request_id.get(),
         ),
     )
     if replayed is not None:  # a concurrent request with the same key came first

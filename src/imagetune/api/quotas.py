@@ -80,6 +80,7 @@ class Quotas:
                     429,
                     f"Rate limit exceeded: {self.limiter.per_minute} submissions per minute",
                     wait,
+                    reason="rate_limit",
                     **headers,
                 )
         if self.max_unfinished_per_user:
@@ -90,9 +91,12 @@ class Quotas:
                     f"Too many unfinished jobs: {unfinished} of "
                     f"{self.max_unfinished_per_user} allowed; wait for some to finish",
                     5,
+                    reason="unfinished_cap",
                     **headers,
                 )
         if self.max_queue_length and self.jobs.count_unfinished(None) >= self.max_queue_length:
             # 429, not 503: the service is healthy, only busy; 5xx stays for real faults.
-            raise TryLater(429, "The queue is full; try again shortly", 10, **headers)
+            raise TryLater(
+                429, "The queue is full; try again shortly", 10, reason="queue_cap", **headers
+            )
         return headers

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagetune.cli import accounts
+from imagetune.cli import accounts, status
 from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
@@ -27,6 +27,7 @@ db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.command()(upscale)
 app.command()(devices)
+app.command()(status.status)
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,17 @@ def serve(
     if no_workers:
         overrides["workers"] = 0
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.resolved_workers and settings.engine_device is Device.GPU:
         _require_gpu(settings)
-    how_to_get_a_key(settings)
+    if settings.log_format == "text":  # a JSON log is for machines: every line an object
+        how_to_get_a_key(settings)
     uvicorn.run(
         create_app(settings, _processor_factory(ctx)),
         host=settings.host,
         port=settings.port,
         log_config=None,
+        access_log=False,  # imagetune.api.observe logs each request, with its request id
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
 
@@ -110,34 +113,42 @@ def worker(
     SIGTERM or Ctrl+C lets each worker finish its job (IMAGETUNE_SHUTDOWN_GRACE seconds),
     then hands back what is left.
     """
+    import logging
     import signal
     import threading
 
     from imagetune import wiring
     from imagetune.engine.devices import NoGpuDevice
+    from imagetune.hosting import metrics as host_metrics
     from imagetune.hosting.host import run_workers
     from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    json_log = settings.log_format == "json"
     # None: one process per selected GPU, or available CPUs / engine threads.
     requested = concurrency or settings.workers or None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    host_metrics.prepare(settings)  # before the job system: its observer counts too
     jobs = wiring.jobs(settings, wiring.database(settings))
     try:
-        with run_workers(
-            settings, jobs, wiring.storage(settings), requested, _processor_factory(ctx)
-        ) as pool:
-            typer.echo(
+        with (
+            run_workers(
+                settings, jobs, wiring.storage(settings), requested, _processor_factory(ctx)
+            ) as pool,
+            host_metrics.serve_worker_metrics(settings, jobs.database),
+        ):
+            say = logging.getLogger("imagetune").info if json_log else typer.echo
+            say(
                 f"imagetune worker: {pool.size} process(es) on {pool.device}, "
                 f"{jobs.database.dialect}, queue {type(jobs.queue).__name__}; "
                 "stop with Ctrl+C or SIGTERM"
             )
             stop.wait()
-            typer.echo("stopping: workers finish the job in hand, then exit")
+            say("stopping: workers finish the job in hand, then exit")
     except DataDirBusy as e:
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
         raise typer.Exit(1) from None

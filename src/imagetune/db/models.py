@@ -102,6 +102,8 @@ class Job(Base):
     # that has been done.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # X-Request-ID of the submission, so the worker's log lines about the job carry it.
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
     __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
 

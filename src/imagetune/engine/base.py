@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -12,6 +12,9 @@ from imagetune.engine.models import DEFAULT_MODEL, ModelName
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (steps done, steps in all) as processing advances."""
+
+PhaseCallback = Callable[[str, float], None]
+"""Called with (phase, seconds) as each phase ends: decode, inference, resize, encode."""
 
 
 class Device(StrEnum):
@@ -40,6 +43,8 @@ class ProcessRequest:
     metadata: MetadataMode = DEFAULT_METADATA
     time_limit: float | None = None
     """Seconds processing may take; past it, TimedOut (checked between tiles)."""
+    on_phase: PhaseCallback | None = field(default=None, compare=False)
+    """Told how long each phase took (for metrics); the engine keeps no timings itself."""
 
 
 @dataclass(frozen=True)

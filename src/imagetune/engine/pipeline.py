@@ -13,7 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from imagetune.engine.alpha import bleed, settle_alpha
-from imagetune.engine.base import Device, ProcessedImage, ProcessRequest, ProgressCallback
+from imagetune.engine.base import (
+    Device,
+    PhaseCallback,
+    ProcessedImage,
+    ProcessRequest,
+    ProgressCallback,
+)
 from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
 from imagetune.engine.devices import VulkanDevice, list_devices, select_devices, with_budget
 from imagetune.engine.encode import encode
@@ -90,7 +96,9 @@ class Upscaler:
         self, data: bytes, request: ProcessRequest, progress: ProgressCallback | None = None
     ) -> ProcessedImage:
         deadline = _Deadline(request.time_limit)
+        timer = _PhaseTimer(request.on_phase)
         decoded = decode(data, self.config.max_pixels)
+        timer.done("decode")
         passes = self.passes_for(decoded, request.long_side, request.model)
         # Every tile of every pass, plus one step for the final resize and encode.
         total = self._count_tiles(decoded.pixels.shape, passes) + 1
@@ -103,12 +111,16 @@ class Upscaler:
             if progress:
                 progress(done, total)
 
-        pixels = self.upscale(decoded, request.long_side, request.model, on_tile=tile_done)
+        pixels = self.upscale(
+            decoded, request.long_side, request.model, on_tile=tile_done, timer=timer
+        )
         deadline.check()
+        timer.restart()
         kept = None
         if request.metadata is MetadataMode.KEEP and decoded.metadata:
             kept = for_result(decoded.metadata, pixels.shape[1], pixels.shape[0])
         result = encode(pixels, request.output_format, decoded.icc_profile, kept)
+        timer.done("encode")
         if progress:
             progress(total, total)
         return result
@@ -124,6 +136,7 @@ class Upscaler:
         long_side: int,
         model: ModelName,
         on_tile: Callable[[], None] | None = None,
+        timer: _PhaseTimer | None = None,
     ) -> Pixels:
         """The decoded pixels at exactly ``long_side``, through the model's passes."""
         pixels = decoded.pixels
@@ -137,9 +150,15 @@ class Upscaler:
             color = _from_float(bleed(_to_float(color), _to_float(alpha)[:, :, 0]), color.dtype)
         if passes:
             color = self._run_passes(color, passes, on_tile)
+            if timer:
+                timer.done("inference")
+        if timer:
+            timer.restart()
         out = resize(color, size)
         if has_alpha:
             out = np.concatenate([out, settle_alpha(resize(alpha, size), alpha)], axis=2)
+        if timer:
+            timer.done("resize")
         return out
 
     def _run_passes(
@@ -186,6 +205,23 @@ class Upscaler:
             total += count_tiles(height, width, self.tile_for(spec))
             height, width = height * spec.scale, width * spec.scale
         return total
+
+
+class _PhaseTimer:
+    """Reports the seconds since the last phase ended (or restart()) to ``on_phase``."""
+
+    def __init__(self, on_phase: PhaseCallback | None) -> None:
+        self._on_phase = on_phase
+        self._since = time.perf_counter()
+
+    def restart(self) -> None:
+        self._since = time.perf_counter()
+
+    def done(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self._on_phase is not None:
+            self._on_phase(phase, now - self._since)
+        self._since = now
 
 
 class _Deadline:

@@ -15,6 +15,7 @@ from imagetune.hosting.placement import place_workers
 from imagetune.hosting.pool import WorkerPool
 from imagetune.hosting.worker_process import ProcessorFactory, worker_main
 from imagetune.jobs.retention import Purger
+from imagetune.metrics import multiprocess
 from imagetune.storage.base import Storage
 from imagetune.wiring import Jobs
 
@@ -55,6 +56,7 @@ def run_workers(
             job_timeout=settings.job_timeout,
             sweep_interval=settings.worker_heartbeat_interval,
             device=selection.describe(),
+            on_exit=multiprocess.process_exited if settings.metrics else None,
         )
         pool.start()
         stack.callback(pool.stop, settings.shutdown_grace)

@@ -67,6 +67,7 @@ class WorkerPool:
         job_timeout: float,
         sweep_interval: float,
         device: str = "CPU",
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._queue = queue
         self._devices = list(devices)
@@ -74,6 +75,8 @@ class WorkerPool:
         self._size = len(self._devices)
         self.device = device
         """The devices the workers run on, in words (/readyz shows it)."""
+        self._on_exit = on_exit
+        """Called with the pid of each worker process that ended (metrics bookkeeping)."""
         self._target = target
         self._host = host_name
         self._job_timeout = job_timeout
@@ -123,6 +126,7 @@ class WorkerPool:
                 if slot.process.is_alive():
                     slot.process.kill()
                     slot.process.join()
+            self._exited(slot)
             released = self._queue.release(slot.worker_id, count_attempt=False)
             if released.requeued:
                 log.info("handed %d unfinished job(s) back to the queue", released.requeued)
@@ -186,6 +190,7 @@ class WorkerPool:
 
     def _handle_death(self, slot: _Slot) -> None:
         slot.process.join()
+        self._exited(slot)
         now = time.monotonic()
         self._quick_deaths = self._quick_deaths + 1 if now - slot.started < QUICK_DEATH else 0
         delay = respawn_delay(self._quick_deaths)
@@ -197,6 +202,10 @@ class WorkerPool:
             f"; replacing it in {delay:g} s" if delay else "",
         )
         self._lost.append(slot.worker_id)
+
+    def _exited(self, slot: _Slot) -> None:
+        if self._on_exit is not None and slot.process.pid is not None:
+            self._on_exit(slot.process.pid)
 
     def _release_lost(self) -> None:
         """Hand back the jobs of workers that died (kept for the next round on failure)."""

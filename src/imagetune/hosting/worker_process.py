@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from multiprocessing.synchronize import Event
 
-from imagetune import wiring
+from imagetune import logs, wiring
 from imagetune.config import Settings
 from imagetune.engine.base import Processor
 from imagetune.hosting.placement import settings_for
@@ -60,7 +60,8 @@ def worker_main(
     """Run jobs as ``worker_id`` on Vulkan device ``gpu_index`` (None: the CPU) until
     ``stop`` is set (or the parent dies)."""
     settings = settings_for(settings, gpu_index)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    logs.set_process_worker(worker_id)
     set_process_name(WORKER_PROCESS_NAME)
     stopping = _stop_signal(stop)
     if settings.worker_nice:
@@ -73,14 +74,22 @@ def worker_main(
         log.info("GPU worker: no address-space limit")
     else:
         limit_address_space(settings.worker_memory_mb)
+    metrics = None
+    if settings.metrics:
+        from imagetune.metrics.worker import WorkerMetrics
+
+        device = "gpu" if processor.use_gpu else "cpu"
+        metrics = WorkerMetrics(device=device, threads=settings.resolved_engine_threads)
     worker = Worker(
         states=jobs.states,
         storage=wiring.storage(settings),
         processor=processor,
         time_limit=settings.job_timeout,
+        on_phase=metrics.phase if metrics else None,
     )
     log.debug("worker %s started", worker_id)
     try:
-        jobs.queue.consume(worker_id, worker.execute, stopping)
+        execute = metrics.observe(worker.execute) if metrics else worker.execute
+        jobs.queue.consume(worker_id, execute, stopping)
     finally:
         jobs.close()

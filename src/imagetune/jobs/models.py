@@ -94,6 +94,7 @@ class NewJob:
     # An Idempotency-Key and the hash of the request it came with (api/idempotency.py).
     idempotency_key: str | None = None
     request_hash: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ class JobRecord:
     expires_at: datetime | None = None
     """When the original and results are (or were) deleted."""
     purged_at: datetime | None = None
+    request_id: str | None = None
+    """The X-Request-ID of the request that created the job."""
 
     def process_request(self, time_limit: float | None = None) -> ProcessRequest:
         return ProcessRequest(

@@ -87,6 +87,7 @@ def to_record(job: Job) -> JobRecord:
         finished_at=job.finished_at,
         expires_at=job.expires_at,
         purged_at=job.purged_at,
+        request_id=job.request_id,
     )
 
 
@@ -127,6 +128,7 @@ class JobStates:
                 attempts=0,
                 progress=0,
                 created_at=utcnow(),
+                request_id=job.request_id,
             )
         )
         session.flush()
