@@ -87,6 +87,9 @@ class NewJob:
     # An Idempotency-Key and the hash of the request it came with (api/idempotency.py).
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # The webhook to call when it starts or ends, and for which (imagetune.webhooks).
+    webhook_url: str | None = None
+    webhook_events: str = ""
 
 
 @dataclass(frozen=True)
