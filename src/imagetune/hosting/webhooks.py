@@ -60,14 +60,12 @@ def deliver_webhooks(settings: Settings, jobs: Jobs, storage: Storage) -> Iterat
         )
     else:
         from imagetune.jobs.fleet import libpq_conninfo
-        from imagetune.webhooks.fleet import run_worker
 
         conninfo = libpq_conninfo(jobs.database.engine.url.render_as_string(hide_password=False))
         threads.append(
             threading.Thread(
-                target=run_worker,
-                args=(conninfo, courier, stop),
-                kwargs={"concurrency": CONCURRENCY, "name": f"{name}-webhooks"},
+                target=_fleet_worker,
+                args=(conninfo, courier, stop, settings, f"{name}-webhooks"),
                 name="webhooks",
                 daemon=True,
             )
@@ -88,6 +86,27 @@ def deliver_webhooks(settings: Settings, jobs: Jobs, storage: Storage) -> Iterat
         stop.set()
         for thread in threads:
             thread.join(timeout=settings.webhook_timeout + 5)
+
+
+def _fleet_worker(
+    conninfo: str, courier: Courier, stop: threading.Event, settings: Settings, name: str
+) -> None:
+    from imagetune.webhooks.fleet import run_worker
+
+    while not stop.is_set():
+        try:
+            run_worker(
+                conninfo,
+                courier,
+                stop,
+                concurrency=CONCURRENCY,
+                name=name,
+                heartbeat_interval=settings.worker_heartbeat_interval,
+                stall_timeout=settings.worker_stall_timeout,
+            )
+        except Exception:
+            log.exception("webhook task worker stopped; starting it again")
+            stop.wait(settings.worker_heartbeat_interval)
 
 
 def _poll(courier: Courier, stop: threading.Event, interval: float) -> None:
@@ -112,11 +131,11 @@ def _sweep(courier: Courier, tasks: WebhookTasks, stop: threading.Event, interva
     sessions = courier.outbox.sessions
     while not stop.wait(interval):
         try:
-            stranded = courier.outbox.stranded(utcnow() - timedelta(seconds=2 * interval))
-            for message_id in stranded:
+            requeued = 0
+            for message_id in courier.outbox.stranded(utcnow() - timedelta(seconds=2 * interval)):
                 with sessions.begin() as session:
-                    tasks(session, message_id, utcnow())
-            if stranded:
-                log.warning("webhooks: %d message(s) lost their task; queued again", len(stranded))
+                    requeued += tasks.defer(session, message_id, utcnow())
+            if requeued:
+                log.warning("webhooks: %d message(s) had lost their task; queued again", requeued)
         except Exception:
             log.exception("webhook sweep failed; trying again")

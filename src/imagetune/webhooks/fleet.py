@@ -42,20 +42,34 @@ class WebhookTasks:
         self._app = procrastinate.App(connector=procrastinate.SyncPsycopgConnector())
 
     def __call__(self, session: Session, message_id: str, at: datetime) -> None:
-        # A savepoint: a task already waiting for this message must not abort the caller's
-        # transaction (it is enough on its own).
-        with contextlib.suppress(AlreadyEnqueued), session.begin_nested():
-            self._app.configure_task(
-                TASK_NAME,
-                queue=QUEUE_NAME,
-                queueing_lock=message_id,
-                schedule_at=at,
-                connection=_driver(session),
-            ).defer(message_id=message_id)
+        self.defer(session, message_id, at)
+
+    def defer(self, session: Session, message_id: str, at: datetime) -> bool:
+        """Whether a task was deferred (False: one is already waiting for the message)."""
+        # A savepoint: a task already waiting must not abort the caller's transaction.
+        try:
+            with session.begin_nested():
+                self._app.configure_task(
+                    TASK_NAME,
+                    queue=QUEUE_NAME,
+                    queueing_lock=message_id,
+                    schedule_at=at,
+                    connection=_driver(session),
+                ).defer(message_id=message_id)
+        except AlreadyEnqueued:
+            return False
+        return True
 
 
 def run_worker(
-    conninfo: str, courier: Courier, stop: threading.Event, *, concurrency: int, name: str
+    conninfo: str,
+    courier: Courier,
+    stop: threading.Event,
+    *,
+    concurrency: int,
+    name: str,
+    heartbeat_interval: float,
+    stall_timeout: float,
 ) -> None:
     """Deliver messages as their tasks come due until ``stop`` is set."""
     app = procrastinate.App(
@@ -68,16 +82,25 @@ def run_worker(
     def deliver(message_id: str) -> None:
         courier.deliver(message_id)
 
-    asyncio.run(_run(app, stop, concurrency, name))
+    asyncio.run(
+        _run(
+            app,
+            stop,
+            name=name,
+            queues=[QUEUE_NAME],
+            concurrency=concurrency,
+            # As the upscale workers: each prunes workers it thinks stalled, ours included.
+            update_heartbeat_interval=heartbeat_interval,
+            stalled_worker_timeout=stall_timeout,
+        )
+    )
 
 
-async def _run(app: procrastinate.App, stop: threading.Event, concurrency: int, name: str) -> None:
+async def _run(app: procrastinate.App, stop: threading.Event, **options: Any) -> None:
     async with app.open_async():
         worker = asyncio.create_task(
             app.run_worker_async(
-                name=name,
-                queues=[QUEUE_NAME],
-                concurrency=concurrency,
+                **options,
                 install_signal_handlers=False,
                 fetch_job_polling_interval=FETCH_POLL_INTERVAL,
                 delete_jobs="always",  # the outbox keeps the record
