@@ -29,6 +29,9 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    """time.monotonic() on arrival."""
+    wall: float = 0.0
+    """time.time() on arrival (to compare with the server's timestamps)."""
 
     def verify(self, secret: str) -> dict[str, Any]:
         """The message's JSON, as a receiver using the standardwebhooks package sees it
@@ -53,7 +56,13 @@ class Receiver:
                 with receiver._lock:
                     index = len(receiver.received)
                     receiver.received.append(
-                        Received(self.path, dict(self.headers.items()), body, time.monotonic())
+                        Received(
+                            self.path,
+                            dict(self.headers.items()),
+                            body,
+                            time.monotonic(),
+                            time.time(),
+                        )
                     )
                 answer = receiver.answers[min(index, len(receiver.answers) - 1)]
                 if answer.delay:
