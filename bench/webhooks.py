@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="5 jobs: does it still run?")
     args = parser.parse_args()
     jobs = 5 if args.smoke else args.jobs
-    print("command: python bench/webhooks.py " + shlex.join(sys.argv[1:]))
+    print(" ".join(["command: python bench/webhooks.py", *map(shlex.quote, sys.argv[1:])]))
 
     receiver = Receiver().start()
     with tempfile.TemporaryDirectory() as tmp:
