@@ -41,8 +41,8 @@ def test_any_of_several_signatures() -> None:
     [
         ({"body": BODY.replace(b'"1"', b'"2"')}, "no signature"),
         ({"webhook-id": "msg_other"}, "no signature"),
-        ({"webhook-timestamp": str(int(time.time()) - 301)}, "too old"),
-        ({"webhook-timestamp": str(int(time.time()) + 301)}, "too old or too new"),
+        ({"webhook-timestamp": str(int(time.time()) - 3600)}, "too old"),
+        ({"webhook-timestamp": str(int(time.time()) + 3600)}, "too old or too new"),
         ({"webhook-signature": None}, "missing"),
     ],
 )
