@@ -124,3 +124,14 @@ def test_scale() -> None:
         r"^idle submission->start \(1 worker\(s\), 1 jobs one at a time\): p50 \d+ ms",
         r"^command: \.venv/bin/python bench/scale\.py --smoke --postgres \S+$",
     )
+
+
+def test_webhooks() -> None:
+    output = run_smoke("webhooks.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/webhooks\.py --smoke$",
+        r"^delivery latency \(job finished -> receiver\), 5 messages:$",
+        rf"^  p50 {FIGURE} ms +p99 {FIGURE} ms +max {FIGURE} ms +all verified: True$",
+    )

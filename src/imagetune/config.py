@@ -190,6 +190,27 @@ class Settings(BaseSettings):
         description="Largest original (width x height), checked from the header before decoding.",
     )
 
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and other non-public addresses (LAN).",
+    )
+    webhook_allowed_ports: str = Field(
+        default="80,443",
+        pattern=r"^\s*\d{1,5}(\s*,\s*\d{1,5})*\s*$",
+        description="Comma-separated ports webhook URLs may name.",
+    )
+    webhook_proxy: str | None = Field(
+        default=None, description="Egress proxy URL every webhook delivery goes through."
+    )
+    webhook_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,36000",
+        pattern=r"^\s*[\d.]+(\s*,\s*[\d.]+)*\s*$",
+        description="Seconds before each retry of a failed webhook delivery, comma-separated.",
+    )
+    webhook_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds one webhook delivery attempt may take."
+    )
+
     @field_validator("storage_url")
     @classmethod
     def _s3_url(cls, value: str | None) -> str | None:
@@ -230,6 +251,14 @@ class Settings(BaseSettings):
         if self.workers is not None:
             return self.workers
         return max(1, available_cpus() // self.resolved_engine_threads)
+
+    @property
+    def resolved_webhook_ports(self) -> frozenset[int]:
+        return frozenset(int(port) for port in self.webhook_allowed_ports.split(","))
+
+    @property
+    def resolved_webhook_retry_schedule(self) -> tuple[float, ...]:
+        return tuple(float(delay) for delay in self.webhook_retry_schedule.split(","))
 
     def resolved_public_url(self) -> str:
         if self.public_url:

@@ -25,6 +25,9 @@ from imagetune.signing import UrlSigner, load_or_create_secret
 from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
 from imagetune.storage.s3 import S3Storage
+from imagetune.webhooks.addresses import Policy
+from imagetune.webhooks.delivery import Sender
+from imagetune.webhooks.outbox import Outbox
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -62,6 +65,8 @@ def jobs(settings: Settings, db: Database) -> Jobs:
 
         states.observe(JobMetrics(db.sessions))
     queue = job_queue(settings, db, states)
+    # Every process that changes job state writes the webhook outbox in the same transaction.
+    states.observe(webhook_outbox(db))
     return Jobs(db, states, JobStore(states, queue.dispatch), queue)
 
 
@@ -78,6 +83,28 @@ def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:
             stall_timeout=settings.worker_stall_timeout,
         )
     return EmbeddedQueue(states, poll_interval=settings.worker_poll_interval)
+
+
+def webhook_outbox(db: Database) -> Outbox:
+    """The webhook outbox; on PostgreSQL each message is also a Procrastinate task."""
+    if db.dialect == "postgresql":
+        from imagetune.webhooks.fleet import WebhookTasks
+
+        return Outbox(db.sessions, WebhookTasks())
+    return Outbox(db.sessions)
+
+
+def webhook_policy(settings: Settings) -> Policy:
+    return Policy(
+        allowed_ports=settings.resolved_webhook_ports,
+        allow_private=settings.webhook_allow_private,
+    )
+
+
+def webhook_sender(settings: Settings) -> Sender:
+    return Sender(
+        webhook_policy(settings), timeout=settings.webhook_timeout, proxy=settings.webhook_proxy
+    )
 
 
 def local_storage(settings: Settings, files_route: str) -> LocalStorage:

@@ -29,6 +29,7 @@ from imagetune_client.errors import (
 )
 from imagetune_client.models import Job, Model
 from imagetune_client.sync import Client
+from imagetune_client.webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "APIConnectionError",
@@ -55,5 +56,7 @@ __all__ = [
     "UserNotFound",
     "ValidationError",
     "WaitTimeout",
+    "WebhookVerificationError",
     "__version__",
+    "verify_webhook",
 ]

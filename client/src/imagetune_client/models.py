@@ -39,6 +39,8 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     expires_at: str | None = None
+    webhook: dict[str, Any] | None = None
+    """The job's webhook (``url``, ``events``, last delivery ``status``, ``attempts``)."""
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Job:

@@ -7,17 +7,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from imagetune import logs
+from imagetune import logs, wiring
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
-from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
+from imagetune.api.deps import (
+    CurrentUser,
+    DatabaseDep,
+    InspectorDep,
+    JobsDep,
+    SettingsDep,
+    StorageDep,
+)
 from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, IdempotencyKeysDep
+from imagetune.api.job_body import job_body
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
-from imagetune.db.models import utcnow
+from imagetune.api.webhooks import FILTER_DESCRIPTION, WEBHOOK_DESCRIPTION, checked_webhook
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
-from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
+from imagetune.jobs.models import JobOptions, NewJob, Scale
+from imagetune.webhooks.outbox import Outbox
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": InvalidApiKey.detail},
@@ -73,12 +82,16 @@ def upscale(
             "and pixel dimensions updated)."
         ),
     ] = DEFAULT_METADATA,
+    webhook: Annotated[str | None, Form(description=WEBHOOK_DESCRIPTION)] = None,
+    webhook_events_filter: Annotated[str | None, Form(description=FILTER_DESCRIPTION)] = None,
     idempotency_key: IdempotencyKeyHeader = None,
     *,
     keys: IdempotencyKeysDep,
+    settings: SettingsDep,
     response: Response,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
+    hook = checked_webhook(wiring.webhook_policy(settings), webhook, webhook_events_filter)
     data = image.file.read()
     fields = {
         "scale": scale.value,
@@ -86,6 +99,8 @@ def upscale(
         "output_format": output_format.value,
         "metadata": metadata.value,
     }
+    if hook is not None:
+        fields |= {"webhook": hook.url, "webhook_events_filter": hook.events}
     claim = keys.claim(user_id, idempotency_key, data, fields)
     if (replayed := claim.replayed()) is not None:
         response.headers[REPLAYED_HEADER] = "true"
@@ -105,6 +120,8 @@ def upscale(
             original_key=original_key,
             options=JobOptions(model=model, output_format=output_format, metadata=metadata),
             request_id=logs.request_id.get(),
+            webhook_url=hook.url if hook else None,
+            webhook_events=hook.events if hook else "",
         ),
     )
     if replayed is not None:  # a concurrent request with the same key came first
@@ -125,32 +142,14 @@ def get_job(
     jobs: JobsDep,
     storage: StorageDep,
     settings: SettingsDep,
+    database: DatabaseDep,
 ) -> JobResponse:
     """The job's status, and the URLs of its results once it has succeeded."""
     job = jobs.get(job_id)
     if job is None or job.user_id != user_id:
         raise JobNotFound()
-    urls = []
-    if job.state is JobState.SUCCEEDED and job.purged_at is None and job.expires_at:
-        # A link never outlives the file it points to.
-        left = int((job.expires_at - utcnow()).total_seconds())
-        ttl = min(settings.result_url_ttl, left)
-        if ttl > 0:
-            urls = [storage.url(key, ttl) for key in job.result_keys]
-    return JobResponse(
-        job_id=job.id,
-        status=job.state.public,
-        image_urls=urls,
-        scale=job.scale,
-        model=job.options.model,
-        output_format=job.options.output_format,
-        progress=job.progress,
-        error=job.error,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        expires_at=job.expires_at,
-    )
+    webhook = Outbox(database.sessions).status(job.id)
+    return job_body(job, storage, settings.result_url_ttl, webhook)
 
 
 @router.get("/models", response_model=list[ModelResponse])

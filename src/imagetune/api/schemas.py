@@ -16,6 +16,18 @@ class JobIdResponse(BaseModel):
     job_id: uuid.UUID = Field(description="Poll GET /public/v1/job/{job_id} with it.")
 
 
+class WebhookStatus(BaseModel):
+    url: str = Field(description="The webhook URL, any query string removed.")
+    events: list[str] = Field(description="The events it is called for: start, completed.")
+    status: str | None = Field(
+        default=None,
+        description="The last message's delivery: pending (being delivered or retried), "
+        "delivered or failed (given up, refused by the address rule, or 410); null before "
+        "the first message.",
+    )
+    attempts: int = Field(default=0, description="Delivery attempts of the last message.")
+
+
 class JobResponse(BaseModel):
     job_id: uuid.UUID
     status: PublicStatus = Field(
@@ -39,6 +51,9 @@ class JobResponse(BaseModel):
         default=None,
         description="When the original and results are deleted (their URLs stop working); "
         "null until the job finishes.",
+    )
+    webhook: WebhookStatus | None = Field(
+        default=None, description="The job's webhook and how its delivery went; null if none."
     )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagetune.cli import accounts, status
+from imagetune.cli import accounts, status, webhooks
 from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(accounts.users, name="users")
 app.add_typer(accounts.keys, name="keys")
+app.add_typer(webhooks.webhooks, name="webhooks")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.command()(upscale)

@@ -120,3 +120,65 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookSecret(Base):
+    """A user's webhook signing secret; after a rotation the previous one signs too, until
+    ``previous_until`` (imagetune.webhooks.secrets)."""
+
+    __tablename__ = "webhook_secrets"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    previous_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobWebhook(Base):
+    """The URL a job's submitter asked to be called, and for which events."""
+
+    __tablename__ = "job_webhooks"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    # Comma-separated imagetune.webhooks.events.Filter values: start, completed.
+    events: Mapped[str] = mapped_column(String(32))
+
+
+class WebhookMessage(Base):
+    """The outbox: one row per event to deliver, written in the transaction of the job's
+    state change, with the job's fields as they were then (``snapshot``)."""
+
+    __tablename__ = "webhook_messages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # pending (to deliver, at next_attempt_at), delivered, failed (given up or refused).
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set while one deliverer holds the message; a dead one's hold runs out.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    __table_args__ = (Index("ix_webhook_messages_due", "status", "next_attempt_at"),)
+
+
+class WebhookAttempt(Base):
+    """One delivery attempt of a message, as it went."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("webhook_messages.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # delivered, failed (will be retried), gone (410), refused (address rule), given-up.
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    # The start of the response body or the error, never more (bodies are not stored).
+    excerpt: Mapped[str | None] = mapped_column(String(256), default=None)
+    host: Mapped[str | None] = mapped_column(String(128), default=None)

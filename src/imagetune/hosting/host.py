@@ -13,6 +13,7 @@ from imagetune.config import Settings
 from imagetune.hosting.lock import worker_lock
 from imagetune.hosting.placement import place_workers
 from imagetune.hosting.pool import WorkerPool
+from imagetune.hosting.webhooks import deliver_webhooks
 from imagetune.hosting.worker_process import ProcessorFactory, worker_main
 from imagetune.jobs.retention import Purger
 from imagetune.metrics import multiprocess
@@ -64,4 +65,5 @@ def run_workers(
         purger = Purger(jobs.store, jobs.states, storage, settings.purge_interval)
         purger.start()
         stack.callback(purger.stop)
+        stack.enter_context(deliver_webhooks(settings, jobs, storage))
         yield pool

@@ -42,8 +42,11 @@ def _stop_signal(stop: Event) -> threading.Event:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
     def watch() -> None:
-        while not stopping.is_set():
-            if stop.wait(STOP_CHECK_INTERVAL) or os.getppid() != parent:
+        # Polled, never waited on: a worker killed inside stop.wait() would leave the
+        # shared Event counting a sleeper that never wakes, and the parent's stop.set()
+        # would then block forever (multiprocessing's Condition.notify).
+        while not stopping.wait(STOP_CHECK_INTERVAL):
+            if stop.is_set() or os.getppid() != parent:
                 stopping.set()
 
     threading.Thread(target=watch, name="stop-watch", daemon=True).start()

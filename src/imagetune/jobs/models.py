@@ -95,6 +95,9 @@ class NewJob:
     idempotency_key: str | None = None
     request_hash: str | None = None
     request_id: str | None = None
+    # The webhook to call when it starts or ends, and for which (imagetune.webhooks).
+    webhook_url: str | None = None
+    webhook_events: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import IdempotencyKey, Job, utcnow
+from imagetune.db.models import IdempotencyKey, Job, JobWebhook, utcnow
 from imagetune.jobs.models import JobRecord, NewJob
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
 
@@ -28,6 +28,11 @@ class JobStore:
         with self._sessions.begin() as session:
             # One transaction: never a job without a queue entry, or the reverse.
             self._states.create(session, job)
+            if job.webhook_url is not None:
+                session.add(
+                    JobWebhook(job_id=job.id, url=job.webhook_url, events=job.webhook_events)
+                )
+                session.flush()
             if job.idempotency_key is not None:
                 # After the job (its foreign key). A second job for the same (user, key)
                 # fails on this row's primary key and the whole transaction rolls back.

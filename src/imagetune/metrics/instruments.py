@@ -100,7 +100,7 @@ def get() -> Instruments:
         ),
         webhook_deliveries=Counter(
             "imagetune_webhook_deliveries",
-            "Webhook deliveries, by outcome (declared: no webhooks are sent yet).",
+            "Webhook delivery attempts, by what they came to.",
             ["outcome"],
             registry=None,
         ),
