@@ -264,3 +264,9 @@ def test_device_memory_is_handed_back_after_each_job() -> None:
     print(f"resident: before {before:.0f} MB, peak {peak:.0f} MB, after {after:.0f} MB")
     assert peak - before > 100  # the job did need device memory
     assert after - before < (peak - before) / 2
+
+
+def test_worker_host_spreads_a_given_count_over_the_device(worker_factory) -> None:
+    host = worker_factory("gpu-host", concurrency=2, IMAGETUNE_ENGINE_DEVICE="gpu")
+    device = list_devices()[0]
+    assert f"imagetune worker: 2 process(es) on GPU {device.index}: {device.name}" in host.log()
