@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
 from imagetune.api import health, public
+from imagetune.api.auth import DATABASE_READERS
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.inspection import Inspector
+from imagetune.api.keycache import KeyCache
 from imagetune.api.limits import HeaderLimits
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
@@ -64,6 +67,8 @@ def create_app(
             app.state.settings = settings
             app.state.database = database
             app.state.accounts = Accounts(database.sessions)
+            app.state.key_cache = KeyCache()
+            app.state.read_limiter = CapacityLimiter(DATABASE_READERS)
             app.state.jobs = jobs.store
             app.state.storage = storage
             app.state.pool = pool

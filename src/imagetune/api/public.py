@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from anyio import to_thread
+from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
+from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute, read_limiter
 from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
+from imagetune.config import Settings
 from imagetune.db.models import utcnow
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
 from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
+from imagetune.jobs.store import JobStore
+from imagetune.storage.base import Storage
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": InvalidApiKey.detail},
@@ -84,7 +88,8 @@ def upscale(
     response_model=JobResponse,
     responses={404: {"description": "Job not found, or Not Found User"}},
 )
-def get_job(
+async def get_job(
+    request: Request,
     job_id: uuid.UUID,
     user_id: CurrentUser,
     jobs: JobsDep,
@@ -92,6 +97,16 @@ def get_job(
     settings: SettingsDep,
 ) -> JobResponse:
     """The job's status, and the URLs of its results once it has succeeded."""
+    # The hottest route: one thread-pool hop for the read and the signing together, with
+    # no more threads at once than the database pool has connections (see read_limiter).
+    return await to_thread.run_sync(
+        job_status, job_id, user_id, jobs, storage, settings, limiter=read_limiter(request)
+    )
+
+
+def job_status(
+    job_id: uuid.UUID, user_id: int, jobs: JobStore, storage: Storage, settings: Settings
+) -> JobResponse:
     job = jobs.get(job_id)
     if job is None or job.user_id != user_id:
         raise JobNotFound()
