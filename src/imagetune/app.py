@@ -20,6 +20,7 @@ from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.inspection import Inspector
 from imagetune.api.keycache import KeyCache
 from imagetune.api.limits import HeaderLimits
+from imagetune.api.polling import BatchedJobReader
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
@@ -69,6 +70,8 @@ def create_app(
             app.state.accounts = Accounts(database.sessions)
             app.state.key_cache = KeyCache()
             app.state.read_limiter = CapacityLimiter(DATABASE_READERS)
+            app.state.job_reader = BatchedJobReader(jobs.store.get_many)
+            stack.callback(app.state.job_reader.close)
             app.state.jobs = jobs.store
             app.state.storage = storage
             app.state.pool = pool

@@ -5,19 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from anyio import to_thread
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute, read_limiter
+from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
 from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
+from imagetune.api.polling import BatchedJobReader
 from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
 from imagetune.config import Settings
 from imagetune.db.models import utcnow
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
-from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
-from imagetune.jobs.store import JobStore
+from imagetune.jobs.models import JobOptions, JobRecord, JobState, NewJob, Scale
 from imagetune.storage.base import Storage
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
@@ -92,22 +91,20 @@ async def get_job(
     request: Request,
     job_id: uuid.UUID,
     user_id: CurrentUser,
-    jobs: JobsDep,
     storage: StorageDep,
     settings: SettingsDep,
-) -> JobResponse:
+) -> Response:
     """The job's status, and the URLs of its results once it has succeeded."""
-    # The hottest route: one thread-pool hop for the read and the signing together, with
-    # no more threads at once than the database pool has connections (see read_limiter).
-    return await to_thread.run_sync(
-        job_status, job_id, user_id, jobs, storage, settings, limiter=read_limiter(request)
-    )
+    # The hottest route: the read is batched with concurrent polls (api/polling.py).
+    job = await job_reader(request).get(job_id)
+    body = job_status(job, user_id, storage, settings)
+    # Serialised once by pydantic, not validated again against response_model.
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def job_status(
-    job_id: uuid.UUID, user_id: int, jobs: JobStore, storage: Storage, settings: Settings
+    job: JobRecord | None, user_id: int, storage: Storage, settings: Settings
 ) -> JobResponse:
-    job = jobs.get(job_id)
     if job is None or job.user_id != user_id:
         raise JobNotFound()
     urls = []
@@ -131,6 +128,11 @@ def job_status(
         finished_at=job.finished_at,
         expires_at=job.expires_at,
     )
+
+
+def job_reader(request: Request) -> BatchedJobReader:
+    reader: BatchedJobReader = request.app.state.job_reader
+    return reader
 
 
 @router.get("/models", response_model=list[ModelResponse])

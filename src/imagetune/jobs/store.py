@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import cast
 
@@ -18,6 +18,7 @@ Dispatch = Callable[[Session, uuid.UUID], None]
 """Hands a new job to the queue inside the transaction that records it (JobQueue.dispatch)."""
 
 _BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("id"))
+_BY_IDS = select(Job.__table__).where(Job.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class JobStore:
@@ -40,6 +41,12 @@ class JobStore:
         with self._engine.connect() as connection:
             row = connection.execute(_BY_ID, {"id": job_id}).one_or_none()
         return None if row is None else to_record(cast(Job, row))
+
+    def get_many(self, job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, JobRecord]:
+        """The records of those of ``job_ids`` that exist (polls, read in batches)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(_BY_IDS, {"ids": list(job_ids)}).all()
+        return {row.id: to_record(cast(Job, row)) for row in rows}
 
     def count_unfinished(self, user_id: int | None) -> int:
         """Pending jobs of ``user_id``, or of everyone when None."""
