@@ -17,6 +17,7 @@ from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
 from imagetune.jobs.models import JobOptions, JobRecord, JobState, NewJob, Scale
+from imagetune.jobs.reuse import fingerprint
 from imagetune.storage.base import Storage
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
@@ -51,6 +52,7 @@ def upscale(
     jobs: JobsDep,
     storage: StorageDep,
     inspector: InspectorDep,
+    settings: SettingsDep,
     image: Annotated[
         UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
     ],
@@ -69,16 +71,19 @@ def upscale(
     inspector.check(data)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
-    storage.write(original_key, data)
-    jobs.create(
-        NewJob(
-            id=job_id,
-            user_id=user_id,
-            scale=scale,
-            original_key=original_key,
-            options=JobOptions(model=model, output_format=output_format),
-        )
+    options = JobOptions(model=model, output_format=output_format)
+    job = NewJob(
+        id=job_id,
+        user_id=user_id,
+        scale=scale,
+        original_key=original_key,
+        options=options,
+        fingerprint=fingerprint(data, scale, options),
     )
+    if settings.result_reuse and jobs.create_reusing(job):
+        return JobIdResponse(job_id=job_id)
+    storage.write(original_key, data)
+    jobs.create(job)
     return JobIdResponse(job_id=job_id)
 
 

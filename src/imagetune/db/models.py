@@ -102,5 +102,11 @@ class Job(Base):
     # that has been done.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # sha256 of the upload and every option that changes the result (imagetune.jobs.reuse).
+    fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
 
-    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_state_created", "state", "created_at"),
+        Index("ix_jobs_user_fingerprint", "user_id", "fingerprint"),
+        Index("ix_jobs_original_key", "original_key"),
+    )

@@ -84,6 +84,8 @@ class NewJob:
     scale: Scale
     original_key: str
     options: JobOptions = field(default_factory=JobOptions)
+    fingerprint: str | None = None
+    """Of the request, for result reuse (imagetune.jobs.reuse)."""
 
 
 @dataclass(frozen=True)

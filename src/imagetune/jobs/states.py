@@ -123,6 +123,7 @@ class JobStates:
                 scale=job.scale.value,
                 options=job.options.to_json(),
                 original_key=job.original_key,
+                fingerprint=job.fingerprint,
                 result_keys=[],
                 attempts=0,
                 progress=0,
@@ -131,6 +132,19 @@ class JobStates:
         )
         session.flush()
         self._notify(session, [job.id], Change.QUEUED)
+
+    def create_succeeded(self, session: Session, job: NewJob, result_keys: list[str]) -> None:
+        """Insert ``job`` and finish it at once with ``result_keys``: the results of an
+        earlier job reused (imagetune.jobs.reuse). Observers see it queued, then succeed."""
+        self.create(session, job)
+        self._finish(
+            session,
+            Job.id == job.id,
+            JobState.SUCCEEDED,
+            result_keys=result_keys,
+            error=None,
+            progress=100,
+        )
 
     def start(
         self, session: Session, which: ColumnElement[bool], worker_id: str

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from imagetune.db.models import Job
 from imagetune.jobs.models import JobRecord, NewJob
+from imagetune.jobs.reuse import create_reusing
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
 
 Dispatch = Callable[[Session, uuid.UUID], None]
@@ -34,6 +35,25 @@ class JobStore:
             # One transaction: never a job without a queue entry, or the reverse.
             self._states.create(session, job)
             self._dispatch(session, job.id)
+
+    def create_reusing(self, job: NewJob) -> bool:
+        """Record ``job`` as succeeded with the results of the user's same earlier request,
+        if there is one (imagetune.jobs.reuse); False, recording nothing, otherwise."""
+        return create_reusing(self._states, job)
+
+    def shares_files(self, job: JobRecord) -> bool:
+        """Whether another unpurged job uses ``job``'s files (a reused result)."""
+        with self._engine.connect() as connection:
+            other = connection.execute(
+                select(Job.id)
+                .where(
+                    Job.original_key == job.original_key,
+                    Job.id != job.id,
+                    Job.purged_at.is_(None),
+                )
+                .limit(1)
+            ).first()
+        return other is not None
 
     def get(self, job_id: uuid.UUID) -> JobRecord | None:
         # Every poll reads here: Core on a pooled connection costs a fifth of an ORM
