@@ -8,7 +8,8 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from imagetune.engine.base import ProcessRequest
+from imagetune.engine.base import OutputFormat, ProcessRequest
+from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import EngineConfig, Upscaler
 from tests.support import open_image
 
@@ -30,7 +31,7 @@ def run(upscaler: Upscaler) -> Run:
         steps: list[tuple[int, int]] = []
         result = upscaler.process(
             data,
-            ProcessRequest(long_side, model=model, output_format=fmt),
+            ProcessRequest(long_side, model=ModelName(model), output_format=OutputFormat(fmt)),
             lambda done, total: steps.append((done, total)),
         )
         assert steps[-1][0] == steps[-1][1]
