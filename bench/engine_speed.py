@@ -3,7 +3,8 @@
 Run from the repository root:
 
     .venv/bin/python bench/engine_speed.py [--models photo,anime,classic] [--threads 2]
-    .venv/bin/python bench/engine_speed.py --smoke    # seconds: does it still run?
+    .venv/bin/python bench/engine_speed.py --no-memory --compare /other/checkout/src
+    .venv/bin/python bench/engine_speed.py --smoke          # a tiny run (checks the bench)
 
 Speed: a real photo (scikit-image's coffee, 600x400, PNG) goes through the whole engine
 step (decode, tiling, inference, resize, encode) for each scale and model. Two baselines
@@ -11,22 +12,23 @@ run the same network passes on the same input with nothing else:
   * bare (whole): one ncnn extract over the whole image per pass, the literal "bare
     inference";
   * bare (tiles): the engine's own tile size without overlap, the fastest bare run here.
-Each figure is the best of --repeat runs, measured side by side in one process.
+Each figure is the best of --repeat runs, measured side by side in one process. Then
+each phase of the step on its own, as the engine runs it: decode, inference (the network
+passes in tiles), the final resize, PNG encoding, and storing the file (LocalStorage:
+write, fsync, rename). --compare runs the same measurements with another checkout's
+source first on PYTHONPATH, in a child process, right after this one's.
 
 Memory: each 4K job runs in a fresh process and reports its peak RSS (VmHWM), for the
 worst cases (an original just under 2048 px, which an x4 pass takes to 8188 px before the
 final downscale; the same as JPEG, which adds a denoising pass), the GAN model, and a
 49-megapixel original (downscale only).
-
---smoke is the same run in miniature: coffee shrunk to 150x100, photo and classic at 1K
-once each on 1 thread, the parts of a 1K job, and one 256x192 original's 1K job for
-memory. Its figures mean nothing; it shows the benchmark still works.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import shlex
 import subprocess
 import sys
@@ -39,6 +41,7 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
+import imagetune
 from imagetune.engine.base import OutputFormat, ProcessRequest
 from imagetune.engine.decode import DecodedImage, decode
 from imagetune.engine.encode import encode
@@ -48,6 +51,8 @@ from imagetune.engine.resample import resize
 from imagetune.engine.sizing import target_size
 from imagetune.engine.tiling import tile_grid
 from imagetune.jobs.models import Scale
+from imagetune.signing import UrlSigner
+from imagetune.storage.local import LocalStorage
 
 
 def best_of(repeat: int, work: Callable[[], object]) -> float:
@@ -78,11 +83,8 @@ def bare_tiles(upscaler: Upscaler, passes, image: np.ndarray) -> None:
         current = out
 
 
-def speed(
-    models: list[ModelName], scales: list[Scale], threads: int, repeat: int, shrink: int
-) -> None:
+def speed(models: list[ModelName], scales: list[Scale], threads: int, repeat: int) -> None:
     photo = Image.fromarray(np.asarray(skimage.data.coffee()))
-    photo = photo.resize((photo.width // shrink, photo.height // shrink), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     photo.save(buffer, "PNG")
     data = buffer.getvalue()
@@ -92,10 +94,10 @@ def speed(
     print(
         f"input: coffee {photo.width}x{photo.height} PNG; {threads} threads; tile {upscaler.tile}"
     )
-    breakdown(upscaler, decoded, max(scales, key=lambda scale: scale.pixels), repeat)
     print(
-        f"{'model':8s} {'scale':5s} {'passes':32s} {'engine':>8s} {'bare whole':>11s} "
-        f"{'ratio':>6s} {'bare tiles':>11s} {'ratio':>6s}"
+        "| model | scale | passes | engine | bare whole | ratio | bare tiles | ratio "
+        "| decode | inference | resize | encode png | store |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for model in models:
         for scale in scales:
@@ -104,15 +106,52 @@ def speed(
             upscaler.process(data, request)  # load the networks, warm the caches
             engine = best_of(repeat, lambda request=request: upscaler.process(data, request))
             names = " -> ".join(p.name for p in passes) or "(resampling only)"
-            if not passes:
-                print(f"{model.value:8s} {scale.value:5s} {names:32s} {engine:7.2f}s")
-                continue
-            whole = best_of(repeat, lambda passes=passes: bare_whole(upscaler, passes, floats))
-            tiles = best_of(repeat, lambda passes=passes: bare_tiles(upscaler, passes, floats))
+            cells = phases(upscaler, data, decoded, passes, scale, repeat)
+            if passes:
+                whole = best_of(repeat, lambda passes=passes: bare_whole(upscaler, passes, floats))
+                tiles = best_of(repeat, lambda passes=passes: bare_tiles(upscaler, passes, floats))
+                bare = (
+                    f"{whole:.2f} s | **{engine / whole:.2f}x** | {tiles:.2f} s "
+                    f"| {engine / tiles:.2f}x"
+                )
+            else:
+                bare = " | | | "
             print(
-                f"{model.value:8s} {scale.value:5s} {names:32s} {engine:7.2f}s {whole:10.2f}s "
-                f"{engine / whole:5.2f}x {tiles:10.2f}s {engine / tiles:5.2f}x"
+                f"| {model.value} | {scale.value} | {names} | {engine:.2f} s | {bare} | "
+                + " | ".join(f"{cells[name]:.3f} s" for name in PHASES)
+                + " |"
             )
+
+
+PHASES = ("decode", "inference", "resize", "encode", "store")
+
+
+def phases(
+    upscaler: Upscaler,
+    data: bytes,
+    decoded: DecodedImage,
+    passes: list,
+    scale: Scale,
+    repeat: int,
+) -> dict[str, float]:
+    """Each phase of one job on its own, as the engine runs it (best of ``repeat``)."""
+    size = target_size(decoded.width, decoded.height, scale.pixels)
+    upscaled = upscaler._run_passes(decoded.pixels, passes, None) if passes else decoded.pixels
+    final = resize(upscaled, size)
+    encoded = encode(final, OutputFormat.PNG, decoded.icc_profile)
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = LocalStorage(
+            Path(tmp), signer=UrlSigner(b"k" * 32), public_url="http://h", route="/files/"
+        )
+        return {
+            "decode": best_of(repeat, lambda: decode(data)),
+            "inference": best_of(repeat, lambda: upscaler._run_passes(decoded.pixels, passes, None))
+            if passes
+            else 0.0,
+            "resize": best_of(repeat, lambda: resize(upscaled, size)),
+            "encode": best_of(repeat, lambda: encode(final, OutputFormat.PNG, decoded.icc_profile)),
+            "store": best_of(repeat, lambda: storage.write("results/r.png", encoded.data)),
+        }
 
 
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a child would report
@@ -120,8 +159,8 @@ def speed(
 MEMORY_JOB = """
 import re, sys
 from pathlib import Path
+import imagetune
 from imagetune.engine.base import ProcessRequest
-from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import EngineConfig, Upscaler
 
 def hwm():
@@ -130,16 +169,13 @@ def hwm():
 
 upscaler = Upscaler(EngineConfig(threads=int(sys.argv[2])))
 before = hwm()
-request = ProcessRequest(int(sys.argv[4]), model=ModelName(sys.argv[3]))
-result = upscaler.process(open(sys.argv[1], "rb").read(), request)
+result = upscaler.process(open(sys.argv[1], "rb").read(), ProcessRequest(4096, model=sys.argv[3]))
 print(f"{result.width}x{result.height} {before} {hwm()}")
 """
 
 
-MemoryCase = tuple[tuple[int, int], str, str]
-"""(original size, model, encoding)"""
-
-MEMORY_CASES: list[MemoryCase] = [
+MEMORY_CASES = [
+    # (original size, model, encoding)
     ((2047, 1535), "photo", "png"),  # x4 pass to 8188x6140, then down: the largest canvas
     ((2047, 1535), "photo", "jpeg75"),  # denoise x2 then SPAN x2: a float intermediate too
     ((2047, 1535), "photo", "png16"),  # 16-bit colour: a uint16 canvas, float resampling
@@ -168,14 +204,11 @@ def write_original(path: Path, image: Image.Image, encoding: str) -> None:
         path.with_suffix(".png").rename(path)
 
 
-SMOKE_MEMORY_CASES: list[MemoryCase] = [((256, 192), "photo", "png")]
-
-
-def memory(threads: int, cases: list[MemoryCase], scale: Scale) -> None:
-    print(f"\npeak memory of {scale.value} jobs (a fresh process each; its VmHWM):")
+def memory(threads: int) -> None:
+    print("\npeak memory of 4K jobs (a fresh process each; its VmHWM):")
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        for (width, height), model, encoding in cases:
+        for (width, height), model, encoding in MEMORY_CASES:
             texture = skimage.data.astronaut()
             image = Image.fromarray(texture).resize((width, height), Image.Resampling.BILINEAR)
             grain = rng.integers(-8, 8, (height, width, 1))
@@ -185,9 +218,8 @@ def memory(threads: int, cases: list[MemoryCase], scale: Scale) -> None:
             path = Path(tmp) / f"{width}x{height}-{encoding}.img"
             write_original(path, noisy, encoding)
             started = time.perf_counter()
-            job = [MEMORY_JOB, str(path), str(threads), model, str(scale.pixels)]
             child = subprocess.run(
-                [sys.executable, "-c", *job],
+                [sys.executable, "-c", MEMORY_JOB, str(path), str(threads), model],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -200,62 +232,44 @@ def memory(threads: int, cases: list[MemoryCase], scale: Scale) -> None:
             )
 
 
-def breakdown(upscaler: Upscaler, decoded: DecodedImage, scale: Scale, repeat: int) -> None:
-    """Where a photo job's time goes (the final resize and encode are the overhead)."""
-    passes = upscaler.passes_for(decoded, scale.pixels, ModelName.PHOTO)
-    upscaled = upscaler._run_passes(decoded.pixels, passes, None)
-    size = target_size(decoded.width, decoded.height, scale.pixels)
-    final = resize(upscaled, size)
-    parts = {
-        "network passes": best_of(
-            repeat, lambda: upscaler._run_passes(decoded.pixels, passes, None)
-        ),
-        "final resize": best_of(repeat, lambda: resize(upscaled, size)),
-    }
-    for fmt in OutputFormat:
-        parts[f"encode {fmt.value}"] = best_of(repeat, lambda fmt=fmt: encode(final, fmt, None))
-    print(
-        f"{scale.value} photo job, parts: " + ", ".join(f"{k} {v:.2f}s" for k, v in parts.items())
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="photo,anime,classic,enhance")
     parser.add_argument("--scales", default="1K,2K,4K")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--shrink", type=int, default=1, help="divide the photo's sides by")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
-    parser.set_defaults(memory_cases=MEMORY_CASES, memory_scale=Scale.K4)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (checks the bench)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="SRC",
+        help="also measure another checkout's src/ directory, in a child process",
+    )
     args = parser.parse_args()
     if args.smoke:
-        # Options given explicitly still win.
-        parser.set_defaults(
-            # ncnn's threads spin while they wait for each other: on a busy machine 2
-            # threads take several times longer than 1.
-            threads=1,
-            models="photo,classic",
-            scales="1K",
-            repeat=1,
-            shrink=4,
-            memory_cases=SMOKE_MEMORY_CASES,
-            memory_scale=Scale.K1,
-        )
-        args = parser.parse_args()
+        args.models, args.scales, args.repeat, args.no_memory = "photo", "1K", 1, True
     print("command: python bench/engine_speed.py " + shlex.join(sys.argv[1:]))
     if not args.no_speed:
+        print(f"source: {Path(imagetune.__file__).parent}")
         speed(
             [ModelName(m) for m in args.models.split(",")],
             [Scale(s) for s in args.scales.split(",")],
             args.threads,
             args.repeat,
-            args.shrink,
         )
     if not args.no_memory:
-        memory(args.threads, args.memory_cases, args.memory_scale)
+        memory(args.threads)
+    for source in args.compare:
+        argv = [a for a in sys.argv[1:] if a not in args.compare and a != "--compare"]
+        print(flush=True)
+        subprocess.run(
+            [sys.executable, __file__, *argv],
+            env={**os.environ, "PYTHONPATH": str(Path(source).resolve())},
+            check=True,
+        )
 
 
 if __name__ == "__main__":

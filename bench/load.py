@@ -45,6 +45,8 @@ SERVER_ENV = {
     "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "60",
     "IMAGETUNE_MAX_UNFINISHED_PER_USER": "20",
     "IMAGETUNE_MAX_QUEUE_LENGTH": "1000",
+    # Each client repeats its image; the load is of jobs that run, not of reused results.
+    "IMAGETUNE_RESULT_REUSE": "0",
     # One worker with 2 inference threads (the 2-core default), pinned likewise.
     "IMAGETUNE_WORKERS": "1",
     "IMAGETUNE_ENGINE_THREADS": "2",

@@ -38,6 +38,8 @@ SETTINGS = {
     "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
     "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
     "IMAGETUNE_MAX_QUEUE_LENGTH": "0",
+    # Submissions must do the same work in every round: no answer from an earlier one.
+    "IMAGETUNE_RESULT_REUSE": "0",
 }
 
 

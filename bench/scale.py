@@ -52,6 +52,8 @@ SERVER_ENV = {
     "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
     "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
     "IMAGETUNE_MAX_QUEUE_LENGTH": "0",
+    # Every job must run: the bursts repeat the same image, which reuse would answer.
+    "IMAGETUNE_RESULT_REUSE": "0",
     # One inference thread per process, so N processes are N workers' worth of CPU.
     "IMAGETUNE_ENGINE_THREADS": "1",
     # The embedded queue's idle latency is its polling period (the README's figures).

@@ -1,35 +1,45 @@
-"""Submission latency with every worker busy, and status-poll throughput.
+"""Status polls against /healthz on the same process, and submission latency, with the
+workers idle and with every worker busy on 4K jobs.
 
-Run from the repository root:
+Run from the repository root (needs `wrk`: `apt-get install wrk` on Debian):
 
-    .venv/bin/python bench/service.py [--submissions 200] [--poll-seconds 10] [--concurrency 8]
-    .venv/bin/python bench/service.py --smoke    # a few seconds: does it still run?
+    .venv/bin/python bench/service.py [--seconds 5] [--connections 16] [--submissions 200]
+    .venv/bin/python bench/service.py --compare /path/to/other/checkout/src   # before/after
+    .venv/bin/python bench/service.py --smoke                                 # a tiny run
 
-It starts `imagetune serve` on a free port with a temporary data directory (1 worker with
-2 engine threads, quotas off: see SERVER_ENV), keeps every worker busy with 4K jobs, then:
+For each variant (this checkout, and each --compare source tree, whose `imagetune serve`
+runs with that tree first on PYTHONPATH), it starts `imagetune serve` (default worker
+count, real engine) on a free port with a temporary data directory, then:
 
-1. submits a ~1 MB PNG (noise, --side 577 px square) N times, one after another, and
-   reports p50/p99 latency (and p50 of the first and last tenth, to show latency does not
-   grow with the queue);
-2. polls GET /public/v1/job/{id} from C concurrent connections for S seconds and reports
-   requests per second and p50/p99 latency.
+1. workers idle: `wrk` on GET /healthz and on GET /public/v1/job/{id} of a succeeded
+   job (authentication, the read, URL signing), alternately, twice each; then a 4K job
+   from a 600x400 PNG submitted twice, each timed until Succeed (the repeat reuses the
+   first one's result where result reuse exists);
+2. every worker busy with 4K jobs: a ~1 MB PNG submitted N times one after another
+   (p50/p99), then `wrk` on /healthz and on GET /public/v1/job/{id} of a queued job.
 
---smoke is the same run in miniature (a 64 px upload, 25 submissions, 1 s of polls from 2
-connections); its figures mean nothing, it shows the benchmark still works.
-
-Client and server share this machine's CPUs, so the figures are a floor for the server.
+The figure that matters is the poll-to-healthz ratio: both run on the same process in
+the same minute, so the machine's noise mostly cancels. `wrk` is a C client using
+little CPU; the client still shares the machine's cores with the server, so the
+absolute figures are a floor for the server.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
+import os
+import re
 import shlex
+import shutil
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -38,33 +48,24 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServerProcess, accounts_for
-
-SERVER_ENV = {
-    # One user submits hundreds of jobs into a busy queue on purpose: quotas would answer
-    # 429 and measure themselves instead of the submission path.
-    "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
-    "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
-    "IMAGETUNE_MAX_QUEUE_LENGTH": "0",
-    "IMAGETUNE_MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),  # the upload is ~1 MB
-    # The README's figures: one worker with 2 inference threads (the 2-core default),
-    # pinned so a bigger machine or a new default does not change what is measured.
-    "IMAGETUNE_WORKERS": "1",
-    "IMAGETUNE_ENGINE_THREADS": "2",
-    "IMAGETUNE_LOG_LEVEL": "warning",
-}
-
-# 25 submissions: more unfinished jobs than the default per-user quota, so the smoke run
-# fails where the full run would.
-SMOKE = {"submissions": 25, "poll_seconds": 1.0, "concurrency": 2, "side": 64}
+from tests.support import ServerProcess, accounts_for, make_image
 
 
-def noise_png(side: int) -> bytes:
+def one_megabyte_png() -> bytes:
     rng = np.random.default_rng(1)
-    pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)  # noise: incompressible
+    pixels = rng.integers(0, 256, (577, 577, 3), dtype=np.uint8)  # noise: incompressible
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def numbered(png: bytes, n: int) -> bytes:
+    """``png`` with a tEXt chunk holding ``n``: the same image, different bytes, so that
+    result reuse never answers a timed submission."""
+    body = b"bench\x00" + str(n).encode()
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body
+    chunk += struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)
+    return png[:-12] + chunk + png[-12:]  # before IEND
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -72,118 +73,208 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    def __add__(self, other: WrkResult) -> WrkResult:
+        """The mean of two runs (errors summed)."""
+        return WrkResult(
+            (self.requests_per_second + other.requests_per_second) / 2,
+            (self.p50_ms + other.p50_ms) / 2,
+            (self.p99_ms + other.p99_ms) / 2,
+            self.errors + other.errors,
+        )
 
 
-async def poll_load(base: str, key: str, job_ids: list[str], seconds: float, conns: int):
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
-        deadline = time.perf_counter() + seconds
-
-        async def loop(offset: int) -> None:
-            i = offset
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                response = await client.get(f"/public/v1/job/{job_ids[i % len(job_ids)]}")
-                latencies.append(time.perf_counter() - start)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                i += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(n) for n in range(conns)))
-        elapsed = time.perf_counter() - started
-    return latencies, statuses, elapsed
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--submissions", type=int, default=200)
-    parser.add_argument("--poll-seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--side", type=int, default=577, help="upload side; 577: ~1 MB")
-    parser.add_argument("--smoke", action="store_true", help="a tiny run: does it still work?")
-    args = parser.parse_args()
-    if args.smoke:
-        parser.set_defaults(**SMOKE)  # options given explicitly still win
-        args = parser.parse_args()
+def wrk(url: str, seconds: int, connections: int, key: str | None = None) -> WrkResult:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if key:
+        command[1:1] = ["-H", f"Authorization: Bearer {key}"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    count = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        count += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return WrkResult(rps, p50, p99, count)
 
+
+def side_by_side(
+    base: str, path: str, key: str, seconds: int, connections: int
+) -> tuple[WrkResult, WrkResult]:
+    """/healthz and ``path``, alternately, twice each (so drift hits both alike)."""
+    health = wrk(f"{base}/healthz", seconds, connections)
+    poll = wrk(f"{base}{path}", seconds, connections, key)
+    poll += wrk(f"{base}{path}", seconds, connections, key)
+    health += wrk(f"{base}/healthz", seconds, connections)
+    return health, poll
+
+
+@dataclass
+class Figures:
+    idle_health: WrkResult
+    idle_poll: WrkResult
+    busy_health: WrkResult
+    busy_poll: WrkResult
+    submit_p50_ms: float
+    submit_p99_ms: float
+    submissions: int
+    workers: int
+    first_4k: float
+    repeat_4k: float
+
+
+def started(client: httpx.Client, job_id: str) -> bool:
+    return client.get(f"/public/v1/job/{job_id}").json()["started_at"] is not None
+
+
+def until_done(client: httpx.Client, job_id: str) -> float:
+    """Seconds from now until the job has succeeded (polled every 10 ms)."""
+    started = time.perf_counter()
+    while (status := client.get(f"/public/v1/job/{job_id}").json()["status"]) == "Pending":
+        time.sleep(0.01)
+    assert status == "Succeed", status
+    return time.perf_counter() - started
+
+
+def measure(source: str | None, args: argparse.Namespace) -> Figures:
+    env = {
+        "IMAGETUNE_LOG_LEVEL": "warning",
+        "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
+        "IMAGETUNE_MAX_UNFINISHED_PER_USER": "0",
+    }
+    if source:
+        env["PYTHONPATH"] = source
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", env=SERVER_ENV)
+        server = ServerProcess(Path(tmp) / "data", env=env)
+        server.start()
         try:
-            server.start()
-            ready = httpx.get(f"{server.base_url}/readyz").json()
-            workers = ready["workers_expected"]
+            workers = httpx.get(f"{server.base_url}/readyz").json()["workers_expected"]
             accounts = accounts_for(server.data_dir)
             accounts.create_user("bench")
             key = accounts.create_key("bench").key
-            image = noise_png(args.side)
             client = httpx.Client(
                 base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
             )
 
-            def submit() -> tuple[float, str]:
+            def submit(image: bytes, scale: str) -> tuple[float, str]:
                 start = time.perf_counter()
                 response = client.post(
                     "/public/v1/image-tune/upscale",
                     files={"image": ("bench.png", image, "image/png")},
-                    data={"scale": "4K"},
+                    data={"scale": scale},
                 )
                 elapsed = time.perf_counter() - start
                 assert response.status_code == 200, response.text
                 return elapsed, response.json()["job_id"]
 
-            busy = [submit()[1] for _ in range(workers * 2)]
-            deadline = time.monotonic() + 30
-            while (
-                sum(
-                    client.get(f"/public/v1/job/{j}").json()["started_at"] is not None for j in busy
-                )
-                < workers
-            ):
+            done = submit(make_image((64, 48)), "1K")[1]
+            while client.get(f"/public/v1/job/{done}").json()["status"] == "Pending":
+                time.sleep(0.1)
+            idle_health, idle_poll = side_by_side(
+                server.base_url, f"/public/v1/job/{done}", key, args.seconds, args.connections
+            )
+
+            photo = make_image((600, 400), seed=3)
+            first_4k = until_done(client, submit(photo, "4K")[1])
+            repeat_4k = until_done(client, submit(photo, "4K")[1])
+
+            image = one_megabyte_png()
+            busy = [submit(numbered(image, -n), "4K")[1] for n in range(1, workers * 2 + 1)]
+            deadline = time.monotonic() + 60
+            while sum(started(client, job) for job in busy) < workers:
                 assert time.monotonic() < deadline, "workers never got busy"
                 time.sleep(0.05)
-
-            timed = [submit() for _ in range(args.submissions)]
-            latencies = [t for t, _ in timed]
-            running = sum(
-                client.get(f"/public/v1/job/{j}").json()["status"] == "Pending" for j in busy
+            timed = [submit(numbered(image, n), "4K") for n in range(args.submissions)]
+            latencies = [t * 1000 for t, _ in timed]
+            queued = timed[-1][1]
+            busy_health, busy_poll = side_by_side(
+                server.base_url, f"/public/v1/job/{queued}", key, args.seconds, args.connections
             )
-            tenth = max(1, len(latencies) // 10)
-
-            poll_latencies, statuses, elapsed = asyncio.run(
-                poll_load(
-                    server.base_url,
-                    key,
-                    [j for _, j in timed],
-                    args.poll_seconds,
-                    args.concurrency,
-                )
-            )
+            # The last job still waiting: the workers had work the whole time.
+            left = client.get(f"/public/v1/job/{queued}").json()
+            assert left["started_at"] is None, "the workers ran out of 4K jobs while measured"
             client.close()
         finally:
             server.kill()
+    return Figures(
+        idle_health,
+        idle_poll,
+        busy_health,
+        busy_poll,
+        statistics.median(latencies),
+        percentile(latencies, 99),
+        len(latencies),
+        workers,
+        first_4k,
+        repeat_4k,
+    )
 
-    command = "python bench/service.py " + shlex.join(sys.argv[1:])
-    print(f"command: {command.strip()}")
-    print(f"workers: {workers} (all busy with 4K jobs; {running} of the first jobs still Pending)")
-    print(f"upload: {len(image) / 1e6:.2f} MB PNG, scale 4K")
-    print(f"submission latency over {len(latencies)} submissions:")
-    print(f"  p50 {ms(statistics.median(latencies))}   p99 {ms(percentile(latencies, 99))}")
+
+def report(name: str, figures: Figures, connections: int) -> None:
+    def row(label: str, health: WrkResult, poll: WrkResult) -> None:
+        print(
+            f"| {name} | {label} | {health.requests_per_second:,.0f} | "
+            f"{poll.requests_per_second:,.0f} | "
+            f"**{poll.requests_per_second / health.requests_per_second:.2f}** | "
+            f"{poll.p50_ms:.1f} ms | {poll.p99_ms:.1f} ms | {health.p99_ms:.1f} ms | "
+            f"{health.errors + poll.errors} |"
+        )
+
+    row("workers idle, succeeded job", figures.idle_health, figures.idle_poll)
+    row(f"{figures.workers} worker(s) busy, queued job", figures.busy_health, figures.busy_poll)
     print(
-        f"  p50 of first {tenth}: {ms(statistics.median(latencies[:tenth]))}   "
-        f"p50 of last {tenth}: {ms(statistics.median(latencies[-tenth:]))} "
-        f"(queue grew from {len(busy)} to {len(busy) + len(latencies)})"
+        f"| {name} | submissions (1 MB PNG, 4K, workers busy, {figures.submissions} in a row) "
+        f"| | | | {figures.submit_p50_ms:.1f} ms | {figures.submit_p99_ms:.1f} ms | | |"
     )
-    total = len(poll_latencies)
-    print(f"status polls, {args.concurrency} connections for {elapsed:.1f} s (workers busy):")
     print(
-        f"  {total / elapsed:.0f} requests/s   p50 {ms(statistics.median(poll_latencies))}   "
-        f"p99 {ms(percentile(poll_latencies, 99))}   statuses {statuses}"
+        f"| {name} | 4K job from a 600x400 PNG, submitted twice: until Succeed "
+        f"| | | | first {figures.first_4k:.2f} s | repeat {figures.repeat_4k:.3f} s "
+        f"({figures.repeat_4k / figures.first_4k:.3f}x) | | |"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5, help="each wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--submissions", type=int, default=200)
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="SRC",
+        help="another checkout's src/ directory to measure in the same run",
+    )
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (checks the bench)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.submissions = 1, 5
+    if shutil.which("wrk") is None:
+        sys.exit("bench/service.py needs wrk: apt-get install -y wrk (Debian's package)")
+    variants: list[tuple[str, str | None]] = [("this checkout", None)]
+    variants += [(source, str(Path(source).resolve())) for source in args.compare]
+    results = [(name, measure(source, args)) for name, source in variants]
+    print("command: " + shlex.join([Path(sys.executable).name, *sys.argv]))
+    print(f"machine: {os.cpu_count()} CPUs; wrk -t2 -c{args.connections} -d{args.seconds}s")
+    print(
+        "| server | load | healthz req/s | poll req/s | poll/healthz | p50 | p99 "
+        "| healthz p99 | errors |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    for name, figures in results:
+        report(name, figures, args.connections)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from imagetune.webhooks.secrets import WebhookSecrets
 SERVER_ENV = {
     "IMAGETUNE_WORKERS": "1",
     "IMAGETUNE_RATE_LIMIT_PER_MINUTE": "0",
+    # Every job must run and finish through a worker, as a first submission does.
+    "IMAGETUNE_RESULT_REUSE": "0",
     "IMAGETUNE_WEBHOOK_ALLOW_PRIVATE": "1",  # the receiver is on loopback
     "IMAGETUNE_LOG_LEVEL": "warning",
 }

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from datetime import timedelta
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
@@ -14,13 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
 from imagetune.api import health, public
+from imagetune.api.auth import DATABASE_READERS
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import FILES_ROUTE, files_router
 from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
+from imagetune.api.keycache import KeyCache
 from imagetune.api.limits import HeaderLimits
 from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
+from imagetune.api.polling import BatchedJobReader
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
@@ -69,6 +73,11 @@ def create_app(
             app.state.settings = settings
             app.state.database = database
             app.state.accounts = Accounts(database.sessions)
+            app.state.key_cache = KeyCache()
+            app.state.read_limiter = CapacityLimiter(DATABASE_READERS)
+            outbox = wiring.webhook_outbox(database)
+            app.state.job_reader = BatchedJobReader(public.poll_reads(jobs.store, outbox))
+            stack.callback(app.state.job_reader.close)
             app.state.jobs = jobs.store
             app.state.storage = storage
             app.state.pool = pool

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest upload body accepted; larger ones get 413 before being read whole.",
     )
+    result_reuse: bool = Field(
+        default=True,
+        description="A user's repeated request (same upload, same options) reuses the "
+        "results of their earlier job while its files are kept, without running the engine.",
+    )
     rate_limit_per_minute: int = Field(
         default=60, ge=0, description="Submissions per user per minute (0: no limit)."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +13,7 @@ from starlette.types import Message
 
 from imagetune import logs
 from imagetune.api.idempotency import admit_unless_replay
+from imagetune.api.keycache import KeyCache
 from imagetune.errors import InvalidApiKey, UploadTooLarge
 
 
@@ -39,7 +41,7 @@ class AuthenticatedRoute(APIRoute):
         async def authenticated(request: Request) -> Response:
             key = bearer_key(request.headers.get("authorization"))
             state = request.app.state
-            request.state.user_id = await run_in_threadpool(state.accounts.authenticate, key)
+            request.state.user_id = await authenticate(state, key)
             logs.user_id.set(request.state.user_id)
             headers = await self.before_body(request)
             response = await handler(limit_body(request, state.settings.max_upload_bytes))
@@ -65,6 +67,31 @@ class SubmissionRoute(AuthenticatedRoute):
             request.headers.get("idempotency-key"),
         )
         return headers
+
+
+async def authenticate(state: Any, key: str) -> int:
+    """The key's user, from the KeyCache when it vouched for the key moments ago."""
+    cache: KeyCache = state.key_cache
+    cached = cache.user_id(key)
+    if cached is not None:
+        return cached
+    checked_at = cache.now()
+    user_id: int = await to_thread.run_sync(
+        state.accounts.authenticate, key, limiter=state.read_limiter
+    )
+    cache.remember(key, user_id, checked_at)
+    return user_id
+
+
+DATABASE_READERS = 4
+"""Threads reading for polls and authentication at once: under the database pool's five
+connections, so a burst of polls waits on the event loop instead of opening (and, past
+the pool's overflow, closing again) a connection per request."""
+
+
+def read_limiter(request: Request) -> CapacityLimiter:
+    limiter: CapacityLimiter = request.app.state.read_limiter
+    return limiter
 
 
 def limit_body(request: Request, limit: int) -> Request:

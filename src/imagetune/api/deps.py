@@ -1,6 +1,8 @@
 """What routes depend on, as Annotated aliases: each route names only what it uses.
 
-The parts are built once per app (imagetune.app) and kept on ``app.state``.
+The parts are built once per app (imagetune.app) and kept on ``app.state``. The getters
+are ``async`` because they only read attributes: FastAPI runs a plain ``def`` dependency
+in its thread pool, a hop per dependency per request.
 """
 
 from __future__ import annotations
@@ -20,32 +22,32 @@ from imagetune.storage.base import Storage
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key from `imagetune keys`")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_jobs(request: Request) -> JobStore:
+async def get_jobs(request: Request) -> JobStore:
     jobs: JobStore = request.app.state.jobs
     return jobs
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_inspector(request: Request) -> Inspector:
+async def get_inspector(request: Request) -> Inspector:
     inspector: Inspector = request.app.state.inspector
     return inspector
 
 
-def get_current_user(
+async def get_current_user(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> int:

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from imagetune import logs, wiring
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
-from imagetune.api.deps import (
-    CurrentUser,
-    DatabaseDep,
-    InspectorDep,
-    JobsDep,
-    SettingsDep,
-    StorageDep,
-)
+from imagetune.api.deps import CurrentUser, InspectorDep, JobsDep, SettingsDep, StorageDep
 from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, IdempotencyKeysDep
 from imagetune.api.job_body import job_body
-from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
+from imagetune.api.polling import BatchedJobReader
+from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse, WebhookStatus
 from imagetune.api.webhooks import FILTER_DESCRIPTION, WEBHOOK_DESCRIPTION, checked_webhook
+from imagetune.config import Settings
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, JobNotFound, UserNotFound
-from imagetune.jobs.models import JobOptions, NewJob, Scale
+from imagetune.jobs.models import JobOptions, JobRecord, NewJob, Scale
+from imagetune.jobs.reuse import fingerprint
+from imagetune.jobs.store import JobStore
+from imagetune.storage.base import Storage
 from imagetune.webhooks.outbox import Outbox
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
@@ -64,6 +63,7 @@ def upscale(
     jobs: JobsDep,
     storage: StorageDep,
     inspector: InspectorDep,
+    settings: SettingsDep,
     image: Annotated[
         UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
     ],
@@ -87,7 +87,6 @@ def upscale(
     idempotency_key: IdempotencyKeyHeader = None,
     *,
     keys: IdempotencyKeysDep,
-    settings: SettingsDep,
     response: Response,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
@@ -110,18 +109,27 @@ def upscale(
     inspector.check(data)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
-    storage.write(original_key, data)
+    options = JobOptions(model=model, output_format=output_format, metadata=metadata)
+
+    def record(job: NewJob) -> None:
+        # The user's same request, done before: the new job shares its results at once.
+        if settings.result_reuse and jobs.create_reusing(job):
+            return
+        storage.write(original_key, data)
+        jobs.create(job)
+
     replayed = claim.create(
-        jobs.create,
+        record,
         NewJob(
             id=job_id,
             user_id=user_id,
             scale=scale,
             original_key=original_key,
-            options=JobOptions(model=model, output_format=output_format, metadata=metadata),
+            options=options,
             request_id=logs.request_id.get(),
             webhook_url=hook.url if hook else None,
             webhook_events=hook.events if hook else "",
+            fingerprint=fingerprint(data, scale, options),
         ),
     )
     if replayed is not None:  # a concurrent request with the same key came first
@@ -136,20 +144,55 @@ def upscale(
     response_model=JobResponse,
     responses={404: {"description": "Job not found, or Not Found User"}},
 )
-def get_job(
+async def get_job(
+    request: Request,
     job_id: uuid.UUID,
     user_id: CurrentUser,
-    jobs: JobsDep,
     storage: StorageDep,
     settings: SettingsDep,
-    database: DatabaseDep,
-) -> JobResponse:
+) -> Response:
     """The job's status, and the URLs of its results once it has succeeded."""
-    job = jobs.get(job_id)
+    # The hottest route: the read is batched with concurrent polls (api/polling.py).
+    read = await job_reader(request).get(job_id)
+    job, webhook = read if read is not None else (None, None)
+    body = job_status(job, webhook, user_id, storage, settings)
+    # Serialised once by pydantic, not validated again against response_model.
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+def job_status(
+    job: JobRecord | None,
+    webhook: WebhookStatus | None,
+    user_id: int,
+    storage: Storage,
+    settings: Settings,
+) -> JobResponse:
     if job is None or job.user_id != user_id:
         raise JobNotFound()
-    webhook = Outbox(database.sessions).status(job.id)
     return job_body(job, storage, settings.result_url_ttl, webhook)
+
+
+JobRead = tuple[JobRecord, WebhookStatus | None]
+"""What a poll reads: the job's record and, when it has a webhook, its delivery status."""
+
+
+def poll_reads(
+    store: JobStore, outbox: Outbox
+) -> Callable[[Collection[uuid.UUID]], dict[uuid.UUID, JobRead]]:
+    """What the batched reader runs for a batch of polls: one query for the jobs, one for
+    their webhooks (and one more only when some have one)."""
+
+    def read(job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, JobRead]:
+        records = store.get_many(job_ids)
+        hooks = outbox.statuses(list(records)) if records else {}
+        return {job_id: (record, hooks.get(job_id)) for job_id, record in records.items()}
+
+    return read
+
+
+def job_reader(request: Request) -> BatchedJobReader[JobRead]:
+    reader: BatchedJobReader[JobRead] = request.app.state.job_reader
+    return reader
 
 
 @router.get("/models", response_model=list[ModelResponse])

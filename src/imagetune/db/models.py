@@ -105,7 +105,14 @@ class Job(Base):
     # X-Request-ID of the submission, so the worker's log lines about the job carry it.
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
 
-    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+    # sha256 of the upload and every option that changes the result (imagetune.jobs.reuse).
+    fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    __table_args__ = (
+        Index("ix_jobs_state_created", "state", "created_at"),
+        Index("ix_jobs_user_fingerprint", "user_id", "fingerprint"),
+        Index("ix_jobs_original_key", "original_key"),
+    )
 
 
 class IdempotencyKey(Base):

@@ -193,7 +193,8 @@ class Upscaler:
             if not last:
                 current = result
         if gray:
-            averaged = result.astype(np.float32).mean(axis=2, keepdims=True)
+            # Accumulated in float32 without a float copy of the whole canvas.
+            averaged = result.mean(axis=2, dtype=np.float32, keepdims=True)
             gray_out: Pixels = np.rint(averaged).astype(color.dtype)
             return gray_out
         return result

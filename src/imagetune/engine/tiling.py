@@ -134,6 +134,10 @@ def store(values: FloatImage, target: npt.NDArray[Any]) -> None:
     """Write 0..1 floats into ``target``, quantising to its integer type if it has one."""
     if np.issubdtype(target.dtype, np.integer):
         limit = float(np.iinfo(target.dtype).max)
-        target[...] = np.clip(values * limit + 0.5, 0, limit)
+        # One temporary, in the network's planar layout, worked on in place.
+        scaled = np.multiply(values, limit)
+        np.add(scaled, 0.5, out=scaled)
+        np.clip(scaled, 0, limit, out=scaled)
+        target[...] = scaled
     else:
         np.clip(values, 0.0, 1.0, out=target)

@@ -98,6 +98,8 @@ class NewJob:
     # The webhook to call when it starts or ends, and for which (imagetune.webhooks).
     webhook_url: str | None = None
     webhook_events: str = ""
+    fingerprint: str | None = None
+    """Of the request, for result reuse (imagetune.jobs.reuse)."""
 
 
 @dataclass(frozen=True)

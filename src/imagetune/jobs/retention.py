@@ -21,8 +21,10 @@ def purge_expired(
     purged = 0
     while batch := jobs.expired(now or utcnow()):
         for job in batch:
-            for key in (job.original_key, *job.result_keys):
-                storage.delete(key)
+            # Files shared with a job that reused this one's result stay for that job.
+            if not jobs.shares_files(job):
+                for key in (job.original_key, *job.result_keys):
+                    storage.delete(key)
             states.purge(job.id)
             purged += 1
     return purged

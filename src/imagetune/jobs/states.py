@@ -124,6 +124,7 @@ class JobStates:
                 scale=job.scale.value,
                 options=job.options.to_json(),
                 original_key=job.original_key,
+                fingerprint=job.fingerprint,
                 result_keys=[],
                 attempts=0,
                 progress=0,
@@ -133,6 +134,18 @@ class JobStates:
         )
         session.flush()
         self._notify(session, [job.id], Change.QUEUED)
+
+    def succeed_reused(self, session: Session, job_id: uuid.UUID, result_keys: list[str]) -> None:
+        """Finish a job just created in this transaction with ``result_keys``, an earlier
+        job's results (imagetune.jobs.reuse). Observers see it queued, then succeed."""
+        self._finish(
+            session,
+            Job.id == job_id,
+            JobState.SUCCEEDED,
+            result_keys=result_keys,
+            error=None,
+            progress=100,
+        )
 
     def start(
         self, session: Session, which: ColumnElement[bool], worker_id: str

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from imagetune.db.models import IdempotencyKey, Job, JobWebhook, utcnow
 from imagetune.jobs.models import JobRecord, NewJob
+from imagetune.jobs.reuse import reusable
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
 
 Dispatch = Callable[[Session, uuid.UUID], None]
 """Hands a new job to the queue inside the transaction that records it (JobQueue.dispatch)."""
+
+_BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("id"))
+_BY_IDS = select(Job.__table__).where(Job.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class JobStore:
     def __init__(self, states: JobStates, dispatch: Dispatch) -> None:
         self._states = states
         self._sessions = states.sessions
+        self._engine: Engine = states.sessions.kw["bind"]
         self._dispatch = dispatch
 
     def create(self, job: NewJob) -> None:
@@ -28,30 +35,69 @@ class JobStore:
         with self._sessions.begin() as session:
             # One transaction: never a job without a queue entry, or the reverse.
             self._states.create(session, job)
-            if job.webhook_url is not None:
-                session.add(
-                    JobWebhook(job_id=job.id, url=job.webhook_url, events=job.webhook_events)
-                )
-                session.flush()
-            if job.idempotency_key is not None:
-                # After the job (its foreign key). A second job for the same (user, key)
-                # fails on this row's primary key and the whole transaction rolls back.
-                session.add(
-                    IdempotencyKey(
-                        user_id=job.user_id,
-                        key=job.idempotency_key,
-                        request_hash=job.request_hash or "",
-                        job_id=job.id,
-                        created_at=utcnow(),
-                    )
-                )
-                session.flush()
+            self._add_companions(session, job)
             self._dispatch(session, job.id)
 
+    def create_reusing(self, job: NewJob) -> bool:
+        """Record ``job`` as succeeded with the results of the user's same earlier request,
+        if there is one (imagetune.jobs.reuse), sharing its files (``job.original_key`` is
+        replaced by the earlier job's); False, recording nothing, otherwise."""
+        with self._sessions.begin() as session:
+            source = reusable(session, job)
+            if source is None:
+                return False
+            original_key, result_keys = source
+            shared = dataclasses.replace(job, original_key=original_key)
+            self._states.create(session, shared)
+            self._add_companions(session, shared)
+            self._states.succeed_reused(session, job.id, result_keys)
+        return True
+
+    def _add_companions(self, session: Session, job: NewJob) -> None:
+        """The rows a new job brings with it: its webhook and its Idempotency-Key."""
+        if job.webhook_url is not None:
+            session.add(JobWebhook(job_id=job.id, url=job.webhook_url, events=job.webhook_events))
+            session.flush()
+        if job.idempotency_key is not None:
+            # After the job (its foreign key). A second job for the same (user, key) fails
+            # on this row's primary key and the whole transaction rolls back.
+            session.add(
+                IdempotencyKey(
+                    user_id=job.user_id,
+                    key=job.idempotency_key,
+                    request_hash=job.request_hash or "",
+                    job_id=job.id,
+                    created_at=utcnow(),
+                )
+            )
+            session.flush()
+
+    def shares_files(self, job: JobRecord) -> bool:
+        """Whether another unpurged job uses ``job``'s files (a reused result)."""
+        with self._engine.connect() as connection:
+            other = connection.execute(
+                select(Job.id)
+                .where(
+                    Job.original_key == job.original_key,
+                    Job.id != job.id,
+                    Job.purged_at.is_(None),
+                )
+                .limit(1)
+            ).first()
+        return other is not None
+
     def get(self, job_id: uuid.UUID) -> JobRecord | None:
-        with self._sessions() as session:
-            job = session.get(Job, job_id)
-            return None if job is None else to_record(job)
+        # Every poll reads here: Core on a pooled connection costs a fifth of an ORM
+        # Session.get, and a Row has the attributes to_record reads.
+        with self._engine.connect() as connection:
+            row = connection.execute(_BY_ID, {"id": job_id}).one_or_none()
+        return None if row is None else to_record(cast(Job, row))
+
+    def get_many(self, job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, JobRecord]:
+        """The records of those of ``job_ids`` that exist (polls, read in batches)."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(_BY_IDS, {"ids": list(job_ids)}).all()
+        return {row.id: to_record(cast(Job, row)) for row in rows}
 
     def count_unfinished(self, user_id: int | None) -> int:
         """Pending jobs of ``user_id``, or of everyone when None."""

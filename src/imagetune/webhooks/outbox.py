@@ -11,7 +11,7 @@ message due again, so delivery is at least once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,22 +164,33 @@ class Outbox:
     # -- what the job body shows
 
     def status(self, job_id: uuid.UUID) -> WebhookStatus | None:
+        return self.statuses([job_id]).get(job_id)
+
+    def statuses(self, job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, WebhookStatus]:
+        """The webhook status of those of ``job_ids`` that have a webhook (polls read these
+        in batches: one query when none has)."""
         with self.sessions() as session:
-            hook = session.get(JobWebhook, job_id)
-            if hook is None:
-                return None
-            last = session.scalars(
+            hooks = session.scalars(
+                select(JobWebhook).where(JobWebhook.job_id.in_(list(job_ids)))
+            ).all()
+            if not hooks:
+                return {}
+            last: dict[uuid.UUID, WebhookMessage] = {}
+            for message in session.scalars(
                 select(WebhookMessage)
-                .where(WebhookMessage.job_id == job_id)
-                .order_by(WebhookMessage.created_at.desc(), WebhookMessage.id.desc())
-                .limit(1)
-            ).first()
-            return WebhookStatus(
-                url=without_query(hook.url),
-                events=[f.value for f in from_text(hook.events)],
-                status=last.status if last else None,
-                attempts=last.attempts if last else 0,
-            )
+                .where(WebhookMessage.job_id.in_([hook.job_id for hook in hooks]))
+                .order_by(WebhookMessage.created_at, WebhookMessage.id)
+            ):
+                last[message.job_id] = message
+            return {
+                hook.job_id: WebhookStatus(
+                    url=without_query(hook.url),
+                    events=[f.value for f in from_text(hook.events)],
+                    status=last[hook.job_id].status if hook.job_id in last else None,
+                    attempts=last[hook.job_id].attempts if hook.job_id in last else 0,
+                )
+                for hook in hooks
+            }
 
     # -- delivering
 

@@ -1,0 +1,63 @@
+"""Repeated work for free: a user's repeated request reuses their earlier job's result.
+
+A request is identified by its fingerprint: sha256 over the uploaded bytes, the scale,
+every option that changes the result (JobOptions, all of them) and the imagetune version
+(an upgrade may change the engine's output). When the same user sends a request with the
+fingerprint of a job of theirs that has succeeded and whose files are kept, the new job
+(its own id, its own URLs) is recorded as succeeded at once, pointing at the same stored
+original and results: nothing is copied and the engine does not run.
+
+Only ever within one user: another user's identical upload runs as usual, so timing
+cannot tell anyone what others have uploaded.
+
+Retention: jobs sharing files share their ``original_key``. The purger deletes a job's
+files only when no unpurged job still references that original (imagetune.jobs.retention),
+so the shared files live until the last job using them expires. A job is reused only
+while its expiry is more than REUSE_MARGIN away, so the purger (which only takes jobs
+already expired) can never be deleting files a new job is being pointed at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from imagetune import __version__
+from imagetune.db.models import Job, utcnow
+from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
+
+REUSE_MARGIN = timedelta(minutes=1)
+
+
+def fingerprint(data: bytes, scale: Scale, options: JobOptions) -> str:
+    """Of an upscale request: equal exactly when the result would be the same."""
+    digest = hashlib.sha256()
+    fields = sorted(options.to_json().items())
+    header = f"imagetune {__version__}\nscale={scale.value}\n" + "".join(
+        f"{name}={value}\n" for name, value in fields
+    )
+    digest.update(header.encode())
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def reusable(session: Session, job: NewJob) -> tuple[str, list[str]] | None:
+    """(original key, result keys) of the user's latest succeeded job with ``job``'s
+    fingerprint whose files are kept, or None."""
+    assert job.fingerprint is not None
+    source = session.execute(
+        select(Job.original_key, Job.result_keys)
+        .where(
+            Job.user_id == job.user_id,
+            Job.fingerprint == job.fingerprint,
+            Job.state == JobState.SUCCEEDED.value,
+            Job.purged_at.is_(None),
+            Job.expires_at > utcnow() + REUSE_MARGIN,
+        )
+        .order_by(Job.expires_at.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if source is None else (source.original_key, list(source.result_keys))
