@@ -83,8 +83,12 @@ def bare_tiles(upscaler: Upscaler, passes, image: np.ndarray) -> None:
         current = out
 
 
-def speed(models: list[ModelName], scales: list[Scale], threads: int, repeat: int) -> None:
+def speed(
+    models: list[ModelName], scales: list[Scale], threads: int, repeat: int, shrink: int = 1
+) -> None:
     photo = Image.fromarray(np.asarray(skimage.data.coffee()))
+    if shrink > 1:  # --smoke: the same steps on a small image
+        photo = photo.resize((photo.width // shrink, photo.height // shrink))
     buffer = io.BytesIO()
     photo.save(buffer, "PNG")
     data = buffer.getvalue()
@@ -249,8 +253,10 @@ def main() -> None:
         help="also measure another checkout's src/ directory, in a child process",
     )
     args = parser.parse_args()
+    shrink = 1
     if args.smoke:
         args.models, args.scales, args.repeat, args.no_memory = "photo", "1K", 1, True
+        args.threads, shrink = 1, 4
     print("command: python bench/engine_speed.py " + shlex.join(sys.argv[1:]))
     if not args.no_speed:
         print(f"source: {Path(imagetune.__file__).parent}")
@@ -259,6 +265,7 @@ def main() -> None:
             [Scale(s) for s in args.scales.split(",")],
             args.threads,
             args.repeat,
+            shrink,
         )
     if not args.no_memory:
         memory(args.threads)
