@@ -30,11 +30,11 @@ typecheck: $(STAMP)
 	cd client && ../$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest -n 3 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile
 
 ## test-fast: lint, types and every test not marked slow (the edit-test loop)
 test-fast: lint typecheck $(STAMP)
-	$(BIN)/pytest -n 3 --dist loadfile -m "not slow"
+	$(BIN)/pytest -n 4 --dist loadfile -m "not slow"
 
 ## vendor: refresh the playground's front-end code from the npm registry (needs npm)
 vendor:
