@@ -110,8 +110,11 @@ class Playground:
         return paths
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: Playwright's sync API keeps an event loop running in
+    # this thread while it is open, and later tests on the same pytest worker (the async
+    # client's, with asyncio.run) must not find one.
     if not CHROMIUM.exists():
         service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
