@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -29,13 +30,13 @@ UPLOAD = b"the same bytes"
 
 
 def test_the_fingerprint_changes_with_every_input_that_changes_the_result() -> None:
-    base = fingerprint(UPLOAD, Scale.K2, JobOptions())
-    assert base == fingerprint(UPLOAD, Scale.K2, JobOptions())
+    base = fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions())
+    assert base == fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions())
     variants = [
-        fingerprint(UPLOAD + b"!", Scale.K2, JobOptions()),
-        fingerprint(UPLOAD, Scale.K4, JobOptions()),
-        fingerprint(UPLOAD, Scale.K2, JobOptions(model=ModelName.ANIME)),
-        fingerprint(UPLOAD, Scale.K2, JobOptions(output_format=OutputFormat.WEBP)),
+        fingerprint(sha256(UPLOAD + b"!").digest(), Scale.K2, JobOptions()),
+        fingerprint(sha256(UPLOAD).digest(), Scale.K4, JobOptions()),
+        fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions(model=ModelName.ANIME)),
+        fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions(output_format=OutputFormat.WEBP)),
     ]
     assert len({base, *variants}) == 5
 
@@ -48,7 +49,7 @@ def new_job(world: JobWorld, user_id: int | None = None, scale: Scale = Scale.K2
         scale,
         f"originals/{job_id}",
         JobOptions(),
-        fingerprint=fingerprint(UPLOAD, scale, JobOptions()),
+        fingerprint=fingerprint(sha256(UPLOAD).digest(), scale, JobOptions()),
     )
 
 

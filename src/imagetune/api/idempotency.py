@@ -39,10 +39,10 @@ class IdempotencyKeyReused(ImagetuneError):
     detail = "Idempotency-Key was already used for a different request"
 
 
-def request_hash(data: bytes, fields: Mapping[str, str]) -> str:
-    """SHA-256 over the upload and every form field (as validated, defaults filled in, so a
-    retry that spells out a default is the same request)."""
-    digest = hashlib.sha256(hashlib.sha256(data).digest())
+def request_hash(upload_digest: bytes, fields: Mapping[str, str]) -> str:
+    """SHA-256 over the upload's SHA-256 and every form field (as validated, defaults filled
+    in, so a retry that spells out a default is the same request)."""
+    digest = hashlib.sha256(upload_digest)
     digest.update(json.dumps(dict(sorted(fields.items()))).encode())
     return digest.hexdigest()
 
@@ -90,8 +90,12 @@ class IdempotencyKeys:
                 )
             )
 
-    def claim(self, user_id: int, key: str | None, data: bytes, fields: Mapping[str, str]) -> Claim:
-        return Claim(self, user_id, key, request_hash(data, fields) if key else None)
+    def claim(
+        self, user_id: int, key: str | None, upload_digest: bytes, fields: Mapping[str, str]
+    ) -> Claim:
+        """``upload_digest``: the upload's SHA-256, hashed once per request for this and for
+        result reuse's fingerprint."""
+        return Claim(self, user_id, key, request_hash(upload_digest, fields) if key else None)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Collection
 from typing import Annotated
@@ -100,7 +101,8 @@ def upscale(
     }
     if hook is not None:
         fields |= {"webhook": hook.url, "webhook_events_filter": hook.events}
-    claim = keys.claim(user_id, idempotency_key, data, fields)
+    upload_digest = hashlib.sha256(data).digest()  # once: the idempotency hash and reuse's
+    claim = keys.claim(user_id, idempotency_key, upload_digest, fields)
     if (replayed := claim.replayed()) is not None:
         response.headers[REPLAYED_HEADER] = "true"
         return JobIdResponse(job_id=replayed)
@@ -129,7 +131,7 @@ def upscale(
             request_id=logs.request_id.get(),
             webhook_url=hook.url if hook else None,
             webhook_events=hook.events if hook else "",
-            fingerprint=fingerprint(data, scale, options),
+            fingerprint=fingerprint(upload_digest, scale, options),
         ),
     )
     if replayed is not None:  # a concurrent request with the same key came first

@@ -32,15 +32,16 @@ from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
 REUSE_MARGIN = timedelta(minutes=1)
 
 
-def fingerprint(data: bytes, scale: Scale, options: JobOptions) -> str:
-    """Of an upscale request: equal exactly when the result would be the same."""
+def fingerprint(upload_digest: bytes, scale: Scale, options: JobOptions) -> str:
+    """Of an upscale request, from its upload's SHA-256: equal exactly when the result would
+    be the same."""
     digest = hashlib.sha256()
     fields = sorted(options.to_json().items())
     header = f"imagetune {__version__}\nscale={scale.value}\n" + "".join(
         f"{name}={value}\n" for name, value in fields
     )
     digest.update(header.encode())
-    digest.update(data)
+    digest.update(upload_digest)
     return digest.hexdigest()
 
 

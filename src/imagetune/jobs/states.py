@@ -138,14 +138,7 @@ class JobStates:
     def succeed_reused(self, session: Session, job_id: uuid.UUID, result_keys: list[str]) -> None:
         """Finish a job just created in this transaction with ``result_keys``, an earlier
         job's results (imagetune.jobs.reuse). Observers see it queued, then succeed."""
-        self._finish(
-            session,
-            Job.id == job_id,
-            JobState.SUCCEEDED,
-            result_keys=result_keys,
-            error=None,
-            progress=100,
-        )
+        self._succeed(session, job_id, result_keys)
 
     def start(
         self, session: Session, which: ColumnElement[bool], worker_id: str
@@ -218,16 +211,7 @@ class JobStates:
     def succeed(self, job_id: uuid.UUID, result_keys: list[str]) -> bool:
         """Finish an unfinished job with results; False when it had already finished."""
         with self.sessions.begin() as session:
-            return bool(
-                self._finish(
-                    session,
-                    Job.id == job_id,
-                    JobState.SUCCEEDED,
-                    result_keys=result_keys,
-                    error=None,
-                    progress=100,
-                )
-            )
+            return self._succeed(session, job_id, result_keys)
 
     def fail(self, job_id: uuid.UUID, error: str) -> bool:
         """Finish an unfinished job as Failed with the public ``error``; False when it had
@@ -277,6 +261,17 @@ class JobStates:
             self._notify(session, purged, Change.PURGED)
 
     # -- the one place a job finishes
+
+    def _succeed(self, session: Session, job_id: uuid.UUID, result_keys: list[str]) -> bool:
+        finished = self._finish(
+            session,
+            Job.id == job_id,
+            JobState.SUCCEEDED,
+            result_keys=result_keys,
+            error=None,
+            progress=100,
+        )
+        return bool(finished)
 
     def _finish(
         self, session: Session, which: ColumnElement[bool], state: JobState, **values: Any
