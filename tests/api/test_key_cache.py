@@ -3,18 +3,23 @@ deleted user is refused by every process within 2 s, with no message between the
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from imagetune.api.keycache import KEY_CACHE_SECONDS, KeyCache
+from imagetune.errors import InvalidApiKey
 from tests.conftest import ServerFactory, ServiceFactory
 from tests.databases import fresh_postgres_database
 from tests.support import accounts_for
+
+T = TypeVar("T")
 
 CONTRACT_LIMIT = 2.0
 """The issue's bound: no API process honours a revoked key for longer."""
@@ -28,32 +33,157 @@ class FakeClock:
         return self.now
 
 
+class FakeDatabase:
+    """The cache's check: answers from ``users`` (a key's user id), refuses anything else
+    with InvalidApiKey; ``gate`` (when set) holds every check until it is opened."""
+
+    def __init__(self, clock: FakeClock, read_seconds: float = 0.0) -> None:
+        self.users: dict[str, int] = {}
+        self.asked: list[str] = []
+        self.gate: asyncio.Event | None = None
+        self._clock = clock
+        self._read_seconds = read_seconds
+
+    async def check(self, key: str) -> int:
+        self.asked.append(key)
+        if self.gate is not None:
+            await self.gate.wait()
+        self._clock.now += self._read_seconds
+        if key not in self.users:
+            raise InvalidApiKey()
+        return self.users[key]
+
+
+async def settle() -> None:
+    """Let the tasks the cache started run as far as they can."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
 def test_a_good_key_is_trusted_for_the_ttl_from_when_the_database_was_asked() -> None:
     clock = FakeClock()
-    cache = KeyCache(ttl=1.0, clock=clock)
-    assert cache.user_id("itk_a") is None
-    asked_at = cache.now()
-    clock.now += 0.3  # the database read took a while
-    cache.remember("itk_a", 7, asked_at)
-    assert cache.user_id("itk_a") == 7
-    clock.now = asked_at + 0.99
-    assert cache.user_id("itk_a") == 7
-    clock.now = asked_at + 1.0
-    assert cache.user_id("itk_a") is None
-    assert cache.user_id("itk_b") is None
+    database = FakeDatabase(clock, read_seconds=0.3)  # the read takes a while
+    database.users["itk_a"] = 7
+    cache = KeyCache(database.check, ttl=1.0, refresh_after=1.0, clock=clock)
+
+    async def scenario() -> None:
+        asked_at = clock.now
+        assert await cache.user_id("itk_a") == 7
+        clock.now = asked_at + 0.99
+        assert await cache.user_id("itk_a") == 7
+        assert database.asked == ["itk_a"]  # from memory
+        clock.now = asked_at + 1.0  # counted from before the read, not after it
+        assert await cache.user_id("itk_a") == 7
+        assert database.asked == ["itk_a", "itk_a"]
+
+    run(scenario())
+
+
+def test_refusals_are_never_remembered() -> None:
+    clock = FakeClock()
+    database = FakeDatabase(clock)
+    cache = KeyCache(database.check, clock=clock)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            with pytest.raises(InvalidApiKey):
+                await cache.user_id("itk_guess")
+        assert database.asked == ["itk_guess"] * 3
+
+    run(scenario())
+
+
+def test_concurrent_requests_for_one_key_share_one_database_read() -> None:
+    clock = FakeClock()
+    database = FakeDatabase(clock)
+    database.users["itk_a"] = 7
+    cache = KeyCache(database.check, clock=clock)
+
+    async def scenario() -> None:
+        database.gate = asyncio.Event()
+        waiting = [asyncio.ensure_future(cache.user_id("itk_a")) for _ in range(16)]
+        bad = [asyncio.ensure_future(cache.user_id("itk_bad")) for _ in range(4)]
+        await asyncio.sleep(0)
+        database.gate.set()
+        assert await asyncio.gather(*waiting) == [7] * 16
+        for refused in await asyncio.gather(*bad, return_exceptions=True):
+            assert isinstance(refused, InvalidApiKey)
+        assert sorted(database.asked) == ["itk_a", "itk_bad"]
+
+    run(scenario())
+
+
+def test_a_key_in_use_is_checked_again_in_the_background_and_a_refusal_lands() -> None:
+    clock = FakeClock()
+    database = FakeDatabase(clock)
+    database.users["itk_a"] = 7
+    cache = KeyCache(database.check, ttl=1.0, refresh_after=0.5, clock=clock)
+
+    async def scenario() -> None:
+        assert await cache.user_id("itk_a") == 7
+        clock.now += 0.6
+        del database.users["itk_a"]  # revoked
+        database.gate = asyncio.Event()
+        # Past refresh_after: answered from memory at once, a check starts behind it.
+        assert await cache.user_id("itk_a") == 7
+        await settle()
+        assert database.asked == ["itk_a", "itk_a"]  # one background check, not two
+        database.gate.set()
+        await settle()
+        # The check was refused: the entry is gone, the next request asks and is refused.
+        with pytest.raises(InvalidApiKey):
+            await cache.user_id("itk_a")
+        assert database.asked == ["itk_a"] * 3
+
+    run(scenario())
+
+
+def test_a_background_check_keeps_a_busy_key_from_ever_waiting() -> None:
+    clock = FakeClock()
+    database = FakeDatabase(clock)
+    database.users["itk_a"] = 7
+    cache = KeyCache(database.check, ttl=1.0, refresh_after=0.5, clock=clock)
+
+    async def scenario() -> None:
+        assert await cache.user_id("itk_a") == 7
+        for _ in range(20):  # a request every 0.1 s for 2 s: none past the ttl
+            clock.now += 0.1
+            gate = database.gate = asyncio.Event()
+            # Answered while the check is held: it never waited for the database.
+            assert await asyncio.wait_for(cache.user_id("itk_a"), timeout=5) == 7
+            gate.set()
+            await settle()
+        assert 3 <= len(database.asked) <= 6
+
+    run(scenario())
 
 
 def test_a_full_cache_drops_expired_entries_first_and_never_grows_past_its_bound() -> None:
     clock = FakeClock()
-    cache = KeyCache(ttl=1.0, max_entries=3, clock=clock)
-    cache.remember("itk_old", 1, clock.now)
-    clock.now += 2
-    cache.remember("itk_a", 2, clock.now)
-    cache.remember("itk_b", 3, clock.now)
-    cache.remember("itk_c", 4, clock.now)  # full: the expired entry goes
-    assert [cache.user_id(k) for k in ("itk_old", "itk_a", "itk_b", "itk_c")] == [None, 2, 3, 4]
-    cache.remember("itk_d", 5, clock.now)  # full of live entries: start again
-    assert [cache.user_id(k) for k in ("itk_a", "itk_d")] == [None, 5]
+    database = FakeDatabase(clock)
+    database.users = {"itk_old": 1, "itk_a": 2, "itk_b": 3, "itk_c": 4, "itk_d": 5}
+    cache = KeyCache(database.check, ttl=1.0, max_entries=3, clock=clock)
+
+    async def from_memory(key: str) -> bool:
+        before = len(database.asked)
+        await cache.user_id(key)
+        return len(database.asked) == before
+
+    async def scenario() -> None:
+        await cache.user_id("itk_old")
+        clock.now += 2
+        for key in ("itk_a", "itk_b", "itk_c"):  # full at the third: the expired one goes
+            await cache.user_id(key)
+        assert [await from_memory(k) for k in ("itk_a", "itk_b", "itk_c")] == [True] * 3
+        await cache.user_id("itk_d")  # full of live entries: start again
+        assert await from_memory("itk_d")
+        assert not await from_memory("itk_a")
+
+    run(scenario())
 
 
 def test_the_service_trusts_keys_for_less_than_the_contract_allows() -> None:

@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
 from imagetune import logs
+from imagetune.accounts import Accounts
 from imagetune.api.idempotency import admit_unless_replay
-from imagetune.api.keycache import KeyCache
+from imagetune.api.keycache import Check, KeyCache
 from imagetune.errors import InvalidApiKey, UploadTooLarge
 
 
@@ -41,7 +42,8 @@ class AuthenticatedRoute(APIRoute):
         async def authenticated(request: Request) -> Response:
             key = bearer_key(request.headers.get("authorization"))
             state = request.app.state
-            request.state.user_id = await authenticate(state, key)
+            cache: KeyCache = state.key_cache
+            request.state.user_id = await cache.user_id(key)
             logs.user_id.set(request.state.user_id)
             headers = await self.before_body(request)
             response = await handler(limit_body(request, state.settings.max_upload_bytes))
@@ -69,29 +71,20 @@ class SubmissionRoute(AuthenticatedRoute):
         return headers
 
 
-async def authenticate(state: Any, key: str) -> int:
-    """The key's user, from the KeyCache when it vouched for the key moments ago."""
-    cache: KeyCache = state.key_cache
-    cached = cache.user_id(key)
-    if cached is not None:
-        return cached
-    checked_at = cache.now()
-    user_id: int = await to_thread.run_sync(
-        state.accounts.authenticate, key, limiter=state.read_limiter
-    )
-    cache.remember(key, user_id, checked_at)
-    return user_id
+def database_check(accounts: Accounts, readers: CapacityLimiter) -> Check:
+    """The KeyCache's question to the database: a read on one of ``readers``' threads."""
+
+    async def check(key: str) -> int:
+        user_id: int = await to_thread.run_sync(accounts.authenticate, key, limiter=readers)
+        return user_id
+
+    return check
 
 
 DATABASE_READERS = 4
-"""Threads reading for polls and authentication at once: under the database pool's five
-connections, so a burst of polls waits on the event loop instead of opening (and, past
-the pool's overflow, closing again) a connection per request."""
-
-
-def read_limiter(request: Request) -> CapacityLimiter:
-    limiter: CapacityLimiter = request.app.state.read_limiter
-    return limiter
+"""Threads reading for authentication at once: under the database pool's five
+connections, so a burst of new keys waits on the event loop instead of opening (and,
+past the pool's overflow, closing again) a connection per request."""
 
 
 def limit_body(request: Request, limit: int) -> Request:

@@ -1,4 +1,4 @@
-"""Job reads for status polls, batched: the poll route's database work.
+"""Status polls: GET /public/v1/job/{id}'s work, the service's hottest path.
 
 Profiling the poll route (py-spy under wrk) showed each poll paying for a hop to the
 thread pool and back (the event loop woken through its self-pipe) and for a database
@@ -18,6 +18,14 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Generic, TypeVar
+
+from imagetune.api.job_body import job_body
+from imagetune.api.schemas import JobResponse, WebhookStatus
+from imagetune.errors import JobNotFound
+from imagetune.jobs.models import JobRecord
+from imagetune.jobs.store import JobStore
+from imagetune.storage.base import Storage
+from imagetune.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +98,39 @@ def _resolve(waiters: list[_Waiter[T]], records: Mapping[uuid.UUID, T] | BaseExc
             future.set_exception(records)
         else:
             future.set_result(records.get(job_id))
+
+
+JobRead = tuple[JobRecord, WebhookStatus | None]
+"""What a poll reads: the job's record and, when it has a webhook, its delivery status."""
+
+
+class Polls:
+    """A job's status for its owner: the batched read, then the job's body."""
+
+    def __init__(self, store: JobStore, outbox: Outbox, storage: Storage, url_ttl: int) -> None:
+        self._reader = BatchedJobReader(poll_reads(store, outbox))
+        self._storage = storage
+        self._url_ttl = url_ttl
+
+    async def status(self, job_id: uuid.UUID, user_id: int) -> JobResponse:
+        """The job's body, with fresh result URLs; JobNotFound unless ``user_id``'s."""
+        read = await self._reader.get(job_id)
+        if read is None or read[0].user_id != user_id:
+            raise JobNotFound()
+        job, webhook = read
+        return job_body(job, self._storage, self._url_ttl, webhook)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def poll_reads(store: JobStore, outbox: Outbox) -> ReadMany[JobRead]:
+    """What the batched reader runs for a batch of polls: one query for the jobs, one for
+    their webhooks (and one more only when some have one)."""
+
+    def read(job_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, JobRead]:
+        records = store.get_many(job_ids)
+        hooks = outbox.statuses(list(records)) if records else {}
+        return {job_id: (record, hooks.get(job_id)) for job_id, record in records.items()}
+
+    return read

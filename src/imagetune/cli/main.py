@@ -77,7 +77,7 @@ def serve(
     if settings.log_format == "text":  # a JSON log is for machines: every line an object
         how_to_get_a_key(settings)
     uvicorn.run(
-        create_app(settings, _processor_factory(ctx)),
+        create_app(settings, _processor_factory(ctx), freeze_heap=True),
         host=settings.host,
         port=settings.port,
         log_config=None,
