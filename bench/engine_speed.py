@@ -64,6 +64,15 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
     return min(times)
 
 
+def interleaved(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """The best time of each of ``runs`` over ``repeat`` rounds that run each once."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, work in runs.items():
+            times[name].append(best_of(1, work))
+    return {name: min(values) for name, values in times.items()}
+
+
 def bare_whole(upscaler: Upscaler, passes, image: np.ndarray) -> None:
     current = image
     for spec in passes:
@@ -108,12 +117,20 @@ def speed(
             passes = upscaler.passes_for(decoded, scale.pixels, model)
             request = ProcessRequest(scale.pixels, model=model)
             upscaler.process(data, request)  # load the networks, warm the caches
-            engine = best_of(repeat, lambda request=request: upscaler.process(data, request))
             names = " -> ".join(p.name for p in passes) or "(resampling only)"
+            # The engine and its baselines in turns, each round all three: the ratio of
+            # the bests compares runs from the same minutes on a noisy machine.
+            runs: dict[str, Callable[[], object]] = {
+                "engine": lambda request=request: upscaler.process(data, request)
+            }
+            if passes:
+                runs["whole"] = lambda passes=passes: bare_whole(upscaler, passes, floats)
+                runs["tiles"] = lambda passes=passes: bare_tiles(upscaler, passes, floats)
+            best = interleaved(repeat, runs)
+            engine = best["engine"]
             cells = phases(upscaler, data, decoded, passes, scale, repeat)
             if passes:
-                whole = best_of(repeat, lambda passes=passes: bare_whole(upscaler, passes, floats))
-                tiles = best_of(repeat, lambda passes=passes: bare_tiles(upscaler, passes, floats))
+                whole, tiles = best["whole"], best["tiles"]
                 bare = (
                     f"{whole:.2f} s | **{engine / whole:.2f}x** | {tiles:.2f} s "
                     f"| {engine / tiles:.2f}x"
@@ -130,6 +147,15 @@ def speed(
 PHASES = ("decode", "inference", "resize", "encode", "store")
 
 
+def engine_resize(upscaler: Upscaler, pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The final resize as the engine runs it (with --compare, an older engine's resize
+    may take no thread count)."""
+    try:
+        return resize(pixels, size, upscaler.config.threads)
+    except TypeError:
+        return resize(pixels, size)
+
+
 def phases(
     upscaler: Upscaler,
     data: bytes,
@@ -141,7 +167,7 @@ def phases(
     """Each phase of one job on its own, as the engine runs it (best of ``repeat``)."""
     size = target_size(decoded.width, decoded.height, scale.pixels)
     upscaled = upscaler._run_passes(decoded.pixels, passes, None) if passes else decoded.pixels
-    final = resize(upscaled, size)
+    final = engine_resize(upscaler, upscaled, size)
     encoded = encode(final, OutputFormat.PNG, decoded.icc_profile)
     with tempfile.TemporaryDirectory() as tmp:
         storage = LocalStorage(
@@ -152,7 +178,7 @@ def phases(
             "inference": best_of(repeat, lambda: upscaler._run_passes(decoded.pixels, passes, None))
             if passes
             else 0.0,
-            "resize": best_of(repeat, lambda: resize(upscaled, size)),
+            "resize": best_of(repeat, lambda: engine_resize(upscaler, upscaled, size)),
             "encode": best_of(repeat, lambda: encode(final, OutputFormat.PNG, decoded.icc_profile)),
             "store": best_of(repeat, lambda: storage.write("results/r.png", encoded.data)),
         }

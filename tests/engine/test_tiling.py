@@ -81,6 +81,25 @@ def test_store_quantises_with_rounding() -> None:
     assert target16.tolist() == [[[0, 32768, 65535]]]
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_store_of_a_planar_network_output_matches_the_interleaved_samples(dtype: type) -> None:
+    # As ncnn gives it: channel planes, seen as H x W x C, written into part of a canvas.
+    rng = np.random.default_rng(5)
+    planar = rng.random((3, 40, 50), dtype=np.float32) * 1.2 - 0.1
+    view = planar.transpose(1, 2, 0)[3:37, 2:47]
+    canvas = np.zeros((60, 80, 3), dtype)
+    store(view, canvas[10:44, 20:65])
+    expected = np.empty((34, 45, 3), dtype)
+    store(np.ascontiguousarray(view), expected)  # interleaved: the plain numpy path
+    assert expected.min() == 0
+    assert expected.max() == np.iinfo(dtype).max
+    assert np.array_equal(canvas[10:44, 20:65], expected)
+    assert not canvas[:10].any()
+    assert not canvas[44:].any()
+    assert not canvas[:, :20].any()
+    assert not canvas[:, 65:].any()
+
+
 def test_on_row_runs_after_each_row_of_tiles(real_photo: FloatImage) -> None:
     events: list[str] = []
 

@@ -154,9 +154,11 @@ class Upscaler:
                 timer.done("inference")
         if timer:
             timer.restart()
-        out = resize(color, size)
+        threads = self.config.threads
+        out = resize(color, size, threads)
         if has_alpha:
-            out = np.concatenate([out, settle_alpha(resize(alpha, size), alpha)], axis=2)
+            resized_alpha = resize(alpha, size, threads)
+            out = np.concatenate([out, settle_alpha(resized_alpha, alpha)], axis=2)
         if timer:
             timer.done("resize")
         return out

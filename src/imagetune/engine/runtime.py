@@ -50,7 +50,8 @@ def blob_names(param_file: Path) -> tuple[str, str]:
 
 
 class Network:
-    """A loaded network. ``run`` takes and returns HxWx3 float32 RGB in 0..1."""
+    """A loaded network. ``run`` takes and returns HxWx3 float32 RGB in 0..1 (what it
+    returns is a view of ncnn's planar output)."""
 
     def __init__(
         self, spec: NetworkSpec, *, threads: int, use_gpu: bool, gpu_index: int = 0
@@ -124,7 +125,9 @@ class Network:
             status, out = extractor.extract(self._output)
             if status != 0:
                 raise InferenceFailed(f"{self.spec.name}: ncnn returned {status}")
-            result = np.array(out, dtype=np.float32, copy=True)
+            # A view of ncnn's output, not a copy: the array keeps the Mat (and so its
+            # pooled memory) alive until the tiler has stored what it keeps of it.
+            result = np.asarray(out)
         del planar
         scale = self.spec.scale
         if result.ndim != 3 or result.shape[1] < height * scale or result.shape[2] < width * scale:
