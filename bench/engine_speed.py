@@ -191,6 +191,7 @@ import re, sys
 from pathlib import Path
 import imagetune
 from imagetune.engine.base import ProcessRequest
+from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import EngineConfig, Upscaler
 
 def hwm():
@@ -199,7 +200,8 @@ def hwm():
 
 upscaler = Upscaler(EngineConfig(threads=int(sys.argv[2])))
 before = hwm()
-result = upscaler.process(open(sys.argv[1], "rb").read(), ProcessRequest(4096, model=sys.argv[3]))
+request = ProcessRequest(4096, model=ModelName(sys.argv[3]))  # a str would pick no model
+result = upscaler.process(open(sys.argv[1], "rb").read(), request)
 print(f"{result.width}x{result.height} {before} {hwm()}")
 """
 
@@ -258,7 +260,8 @@ def memory(threads: int) -> None:
             size, loaded, peak = child.stdout.split()
             print(
                 f"  {width}x{height} {encoding:6s} {model:7s} -> {size:10s} peak {peak:>5s} MB "
-                f"(interpreter + imports: {loaded} MB; {elapsed:.1f} s)"
+                f"(interpreter + imports: {loaded} MB; {elapsed:.1f} s)",
+                flush=True,
             )
 
 

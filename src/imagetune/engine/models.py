@@ -73,17 +73,17 @@ def plan(model: ModelName, factor: float, lossy: bool) -> list[NetworkSpec]:
     downscale, 0.1-0.2 dB better than x2 plus an upscale (bench/quality.py --chains).
     A file with compression artefacts takes the denoising x2 pass alone, then Lanczos.
     """
-    if model is ModelName.CLASSIC or factor <= 1:
+    if model == ModelName.CLASSIC or factor <= 1:
         return []
     names: list[str]
-    if model is ModelName.PHOTO:
+    if model == ModelName.PHOTO:
         if lossy:
             # After the denoiser's x2, SPAN x2 measured no better than Lanczos (+0.63 vs
             # +0.62 dB at x4 on JPEG-75; bench/quality.py --chains) at five times the time.
             names = ["waifu2x-photo-x2-denoise2"]
         else:
             names = ["span-x2" if factor <= 2 else "span-x4"]
-    elif model is ModelName.ANIME:
+    elif model == ModelName.ANIME:
         names = ["animevideov3-x2" if factor <= 2 else "animevideov3-x4"]
     else:
         names = ["realesrgan-x4plus"]

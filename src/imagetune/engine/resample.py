@@ -41,8 +41,12 @@ def resize(pixels: npt.NDArray[Any], size: tuple[int, int], threads: int = 1) ->
     height, width = pixels.shape[:2]
     if (width, height) == size:
         return pixels
-    if threads > 1 and max(width * height, size[0] * size[1]) >= MIN_SPLIT_PIXELS:
-        with ThreadPoolExecutor(threads) as pool:
+    if (
+        threads > 1
+        and pixels.dtype == np.uint8
+        and max(width * height, size[0] * size[1]) >= MIN_SPLIT_PIXELS
+    ):
+        with ThreadPoolExecutor(threads - 1) as pool:
             return _resize(pixels, size, partial(_split_passes, pool=pool, threads=threads))
     return _resize(pixels, size, _pillow)
 
@@ -69,22 +73,42 @@ def _resize(
 def _split_passes(plane: Plane, size: Size, *, pool: ThreadPoolExecutor, threads: int) -> Plane:
     """Pillow's two passes, each split across ``threads``: the pixels of _pillow."""
     width, height = size
-    rows = plane.shape[0]
-    across = np.empty((rows, width, *plane.shape[2:]), plane.dtype)
-    out = np.empty((height, width, *plane.shape[2:]), plane.dtype)
+    rows, rest = plane.shape[0], plane.shape[2:]
+    columns = list(pairwise([width * i // threads for i in range(threads + 1)]))
+    # The first pass's result, kept as one contiguous block per column band: each is
+    # the second pass's input as it is, with no copy.
+    across: list[Plane | None] = [np.empty((rows, b - a, *rest), plane.dtype) for a, b in columns]
+    out = np.empty((height, width, *rest), plane.dtype)
 
     def along_rows(start: int, stop: int) -> None:  # input rows, every output column
-        across[start:stop] = _pillow(plane[start:stop], (width, stop - start))
+        resized = _pillow(plane[start:stop], (width, stop - start))
+        for (a, b), block in zip(columns, across, strict=True):
+            assert block is not None
+            block[start:stop] = resized[:, a:b]
 
-    def along_columns(start: int, stop: int) -> None:  # output columns, every output row
-        band = np.ascontiguousarray(across[:, start:stop])
-        out[:, start:stop] = _pillow(band, (stop - start, height))
+    def along_columns(index: int) -> None:  # output columns, every output row
+        block, (a, b) = across[index], columns[index]
+        assert block is not None
+        across[index] = None  # freed as soon as its columns are done
+        out[:, a:b] = _pillow(block, (b - a, height))
 
-    for work, length in ((along_rows, rows), (along_columns, width)):
-        edges = [length * i // threads for i in range(threads + 1)]
-        for future in [pool.submit(work, a, b) for a, b in pairwise(edges) if b > a]:
-            future.result()
+    row_edges = [rows * i // threads for i in range(threads + 1)]
+    _share(pool, [partial(along_rows, a, b) for a, b in pairwise(row_edges) if b > a])
+    _share(pool, [partial(along_columns, i) for i, (a, b) in enumerate(columns) if b > a])
     return out
+
+
+def _share(pool: ThreadPoolExecutor, parts: list[Callable[[], None]]) -> None:
+    """Runs the first part on this thread and the others on the pool's: one thread fewer
+    to start, and one fewer malloc arena holding what it freed (memory measured by
+    bench/engine_speed.py)."""
+    futures = [pool.submit(part) for part in parts[1:]]
+    try:
+        if parts:
+            parts[0]()
+    finally:
+        for future in futures:
+            future.result()
 
 
 def _pillow(plane: Plane, size: Size) -> Plane:
