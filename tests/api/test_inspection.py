@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -26,17 +27,38 @@ def test_checks_in_another_process(inspector: Inspector) -> None:
     assert inspector.check(make_image(fmt="JPEG")) == "JPEG"
     with pytest.raises(InvalidImage, match="not a supported image format"):
         inspector.check(b"garbage")
-    [process] = inspector._pool._processes.values()  # type: ignore[attr-defined]
-    assert process.pid != os.getpid()
+    [child] = inspector._all
+    assert child.process.pid != os.getpid()
 
 
 def test_a_crashed_decoder_costs_one_request(inspector: Inspector) -> None:
-    [process] = inspector._pool._processes.values()  # type: ignore[attr-defined]
-    os.kill(process.pid, signal.SIGKILL)  # what a segfaulting decoder looks like
-    process.join()
+    [child] = inspector._all
+    assert child.process.pid is not None
+    os.kill(child.process.pid, signal.SIGKILL)  # what a segfaulting decoder looks like
+    child.process.join()
     with pytest.raises(InvalidImage, match="the decoder failed"):
         inspector.check(make_image())
     assert inspector.check(make_image()) == "PNG"  # replaced
+    [replacement] = inspector._all
+    assert replacement is not child
+
+
+def test_concurrent_checks_share_the_processes(inspector: Inspector) -> None:
+    # One process, four uploads at once: each waits its turn and gets its own answer.
+    with ThreadPoolExecutor(4) as pool:
+        formats = ["PNG", "JPEG", "WEBP", "GIF"]
+        answers = list(pool.map(lambda fmt: inspector.check(make_image(fmt=fmt)), formats))
+    assert answers == formats
+    assert len(inspector._all) == 1
+
+
+def test_an_abandoned_answer_is_still_collected(inspector: Inspector) -> None:
+    inspection = inspector.start(b"garbage")
+    with pytest.raises(InvalidImage):
+        inspection.result()
+    with pytest.raises(InvalidImage):  # asked again: the same answer, nothing waits
+        inspection.result()
+    assert inspector.check(make_image()) == "PNG"
 
 
 def test_decoding_over_the_memory_limit_is_400(service_factory, client_factory) -> None:

@@ -157,7 +157,7 @@ def admit_unless_replay(
         raise
 
 
-def get_idempotency_keys(request: Request) -> IdempotencyKeys:
+async def get_idempotency_keys(request: Request) -> IdempotencyKeys:  # async: no thread hop
     keys: IdempotencyKeys = request.app.state.idempotency
     return keys
 

@@ -48,11 +48,14 @@ submissions = APIRouter(
 
 @submissions.post(
     "/image-tune/upscale",
-    response_model=JobIdResponse,
+    # No response_model: FastAPI validates a plain ``def`` route's answer against it on a
+    # thread of its own, one more hop per submission. The model documents the answer.
+    response_model=None,
     responses={
         200: {
+            "model": JobIdResponse,
             "description": f"The job; {REPLAYED_HEADER}: true when an Idempotency-Key "
-            "repeated an earlier request (nothing new was created)"
+            "repeated an earlier request (nothing new was created)",
         },
         400: {"description": "Invalid image file, or a malformed multipart body"},
         413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
@@ -106,36 +109,48 @@ def upscale(
     if (replayed := claim.replayed()) is not None:
         response.headers[REPLAYED_HEADER] = "true"
         return JobIdResponse(job_id=replayed)
-    # Refuse what a worker could not decode, before storing anything (in an isolated
-    # process: a hostile file must not hurt the API).
-    inspector.check(data)
+    # Refuse what a worker could not decode (in an isolated process: a hostile file must
+    # not hurt the API). The original is written to storage meanwhile, the decode and
+    # the write's fsync overlapping, and deleted unless a job of this request uses it.
+    inspection = inspector.start(data)
     job_id = uuid.uuid4()
     original_key = f"originals/{job_id}"
     options = JobOptions(model=model, output_format=output_format, metadata=metadata)
+    reused = False
 
     def record(job: NewJob) -> None:
+        nonlocal reused
         # The user's same request, done before: the new job shares its results at once.
-        if settings.result_reuse and jobs.create_reusing(job):
-            return
-        storage.write(original_key, data)
-        jobs.create(job)
+        reused = settings.result_reuse and jobs.create_reusing(job)
+        if not reused:
+            jobs.create(job)
 
-    replayed = claim.create(
-        record,
-        NewJob(
-            id=job_id,
-            user_id=user_id,
-            scale=scale,
-            original_key=original_key,
-            options=options,
-            request_id=logs.request_id.get(),
-            webhook_url=hook.url if hook else None,
-            webhook_events=hook.events if hook else "",
-            fingerprint=fingerprint(upload_digest, scale, options),
-        ),
-    )
-    if replayed is not None:  # a concurrent request with the same key came first
+    written = False
+    try:
+        storage.write(original_key, data)
+        written = True
+        inspection.result()
+        replayed = claim.create(
+            record,
+            NewJob(
+                id=job_id,
+                user_id=user_id,
+                scale=scale,
+                original_key=original_key,
+                options=options,
+                request_id=logs.request_id.get(),
+                webhook_url=hook.url if hook else None,
+                webhook_events=hook.events if hook else "",
+                fingerprint=fingerprint(upload_digest, scale, options),
+            ),
+        )
+    except BaseException:
+        if written:  # refused, or no job was recorded: nothing refers to it
+            storage.delete(original_key)
+        raise
+    if replayed is not None or reused:  # the job is another's, or uses an earlier original
         storage.delete(original_key)
+    if replayed is not None:  # a concurrent request with the same key came first
         response.headers[REPLAYED_HEADER] = "true"
         return JobIdResponse(job_id=replayed)
     return JobIdResponse(job_id=job_id)
