@@ -129,6 +129,8 @@ class Inspector:
         """Starts checking ``data`` in an inspector process (waiting for a free one); the
         caller goes on with other work and collects the answer with ``result()``, which
         it must call, also on its own failures (the process is only then free again)."""
+        if self._closed:  # shutting down: no process will come back to the queue
+            raise RuntimeError("the upload inspector is closed")
         child = self._idle.get()
         inspection = Inspection(self, child, time.monotonic() + self._timeout)
         try:
