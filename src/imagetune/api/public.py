@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from typing import Annotated
@@ -145,6 +146,9 @@ def upscale(
             ),
         )
     except BaseException:
+        # The inspector process is free again only once its answer is collected.
+        with contextlib.suppress(Exception):
+            inspection.result()
         if written:  # refused, or no job was recorded: nothing refers to it
             storage.delete(original_key)
         raise
