@@ -54,6 +54,16 @@ class FakeDatabase:
         return self.users[key]
 
 
+def cache_over(
+    users: dict[str, int], read_seconds: float = 0.0, **options: Any
+) -> tuple[FakeClock, FakeDatabase, KeyCache]:
+    """A KeyCache asking a FakeDatabase that knows ``users``, on a FakeClock."""
+    clock = FakeClock()
+    database = FakeDatabase(clock, read_seconds)
+    database.users.update(users)
+    return clock, database, KeyCache(database.check, clock=clock, **options)
+
+
 async def settle() -> None:
     """Let the tasks the cache started run as far as they can."""
     for _ in range(5):
@@ -65,10 +75,8 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def test_a_good_key_is_trusted_for_the_ttl_from_when_the_database_was_asked() -> None:
-    clock = FakeClock()
-    database = FakeDatabase(clock, read_seconds=0.3)  # the read takes a while
-    database.users["itk_a"] = 7
-    cache = KeyCache(database.check, ttl=1.0, refresh_after=1.0, clock=clock)
+    # The read takes a while.
+    clock, database, cache = cache_over({"itk_a": 7}, 0.3, ttl=1.0, refresh_after=1.0)
 
     async def scenario() -> None:
         asked_at = clock.now
@@ -84,9 +92,7 @@ def test_a_good_key_is_trusted_for_the_ttl_from_when_the_database_was_asked() ->
 
 
 def test_refusals_are_never_remembered() -> None:
-    clock = FakeClock()
-    database = FakeDatabase(clock)
-    cache = KeyCache(database.check, clock=clock)
+    _, database, cache = cache_over({})
 
     async def scenario() -> None:
         for _ in range(3):
@@ -98,10 +104,7 @@ def test_refusals_are_never_remembered() -> None:
 
 
 def test_concurrent_requests_for_one_key_share_one_database_read() -> None:
-    clock = FakeClock()
-    database = FakeDatabase(clock)
-    database.users["itk_a"] = 7
-    cache = KeyCache(database.check, clock=clock)
+    _, database, cache = cache_over({"itk_a": 7})
 
     async def scenario() -> None:
         database.gate = asyncio.Event()
@@ -118,10 +121,7 @@ def test_concurrent_requests_for_one_key_share_one_database_read() -> None:
 
 
 def test_a_key_in_use_is_checked_again_in_the_background_and_a_refusal_lands() -> None:
-    clock = FakeClock()
-    database = FakeDatabase(clock)
-    database.users["itk_a"] = 7
-    cache = KeyCache(database.check, ttl=1.0, refresh_after=0.5, clock=clock)
+    clock, database, cache = cache_over({"itk_a": 7}, ttl=1.0, refresh_after=0.5)
 
     async def scenario() -> None:
         assert await cache.user_id("itk_a") == 7
@@ -143,10 +143,7 @@ def test_a_key_in_use_is_checked_again_in_the_background_and_a_refusal_lands() -
 
 
 def test_a_background_check_keeps_a_busy_key_from_ever_waiting() -> None:
-    clock = FakeClock()
-    database = FakeDatabase(clock)
-    database.users["itk_a"] = 7
-    cache = KeyCache(database.check, ttl=1.0, refresh_after=0.5, clock=clock)
+    clock, database, cache = cache_over({"itk_a": 7}, ttl=1.0, refresh_after=0.5)
 
     async def scenario() -> None:
         assert await cache.user_id("itk_a") == 7
@@ -163,10 +160,8 @@ def test_a_background_check_keeps_a_busy_key_from_ever_waiting() -> None:
 
 
 def test_a_full_cache_drops_expired_entries_first_and_never_grows_past_its_bound() -> None:
-    clock = FakeClock()
-    database = FakeDatabase(clock)
-    database.users = {"itk_old": 1, "itk_a": 2, "itk_b": 3, "itk_c": 4, "itk_d": 5}
-    cache = KeyCache(database.check, ttl=1.0, max_entries=3, clock=clock)
+    users = {"itk_old": 1, "itk_a": 2, "itk_b": 3, "itk_c": 4, "itk_d": 5}
+    clock, database, cache = cache_over(users, ttl=1.0, max_entries=3)
 
     async def from_memory(key: str) -> bool:
         before = len(database.asked)
