@@ -139,7 +139,7 @@ class Outbox:
             job_id: events
             for job_id, events in session.execute(
                 select(JobWebhook.job_id, JobWebhook.events).where(JobWebhook.job_id.in_(ids))
-            ).tuples()
+            )
         }
         if not filters:
             return
