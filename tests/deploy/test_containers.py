@@ -1,0 +1,484 @@
+"""The container image, compose files and Kubernetes manifests, built and run with podman.
+
+The image is built once per run from the repository's Dockerfile, on a Debian base made
+with debootstrap (kept by podman between runs: tests/deploy/podman.py). Without podman
+these tests skip with the reason; CI (IMAGETUNE_TEST_REQUIRE_SERVICES=1) fails instead.
+Jobs are tiny (small images at 1K) and use the real engine: the test processors are not
+in the image. Run alone with `.venv/bin/pytest -m container -n 0 tests/deploy`.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+
+from imagetune.db.engine import normalize_url
+from tests.databases import fresh_postgres_database, service_missing
+from tests.deploy.podman import GPU_IMAGE, IMAGE, ROOT, Container, Podman, missing
+from tests.objectstores import S3_ENV
+from tests.support import ApiClient, free_port, make_image, open_image
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+
+DEPLOY = ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+UID = "10001"
+KUBERNETES_VERSION = "1.31"
+"""The Kubernetes release the manifests are validated against (a supported one)."""
+JOB_TIMEOUT = 120.0
+FAST = {"IMAGETUNE_ENGINE_THREADS": "1", "IMAGETUNE_ENGINE_DEVICE": "cpu"}
+"""One inference thread (tests share two cores) and no Vulkan probe at start."""
+
+
+@pytest.fixture(scope="module")
+def podman() -> Podman:
+    reason = missing()
+    if reason:
+        service_missing(reason)
+    podman = Podman()
+    seconds = podman.make_base()
+    if seconds is not None:
+        print(f"base image made in {seconds:.0f} s")
+    return podman
+
+
+@pytest.fixture(scope="module")
+def image(podman: Podman) -> str:
+    seconds = podman.build("cpu", IMAGE)
+    print(f"{IMAGE}: built in {seconds:.0f} s, {podman.image_size(IMAGE) / 1e6:.0f} MB")
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def gpu_image(podman: Podman, image: str) -> str:
+    seconds = podman.build("gpu", GPU_IMAGE)
+    print(f"{GPU_IMAGE}: built in {seconds:.0f} s, {podman.image_size(GPU_IMAGE) / 1e6:.0f} MB")
+    return GPU_IMAGE
+
+
+@pytest.fixture
+def containers() -> Iterator[list[Container]]:
+    """Containers a test started; removed at its end."""
+    started: list[Container] = []
+    yield started
+    for container in started:
+        container.remove()
+
+
+class Served:
+    """`imagetune serve` (the image's default command) in a container."""
+
+    def __init__(self, podman: Podman, image: str, **env: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.container = podman.start(
+            image, env={**FAST, "IMAGETUNE_PORT": str(self.port), **env}, name="imagetune-serve"
+        )
+        self.ready_seconds = self.container.wait_http(f"{self.base_url}/readyz")
+
+    def api_for(self, user: str) -> ApiClient:
+        return api_for(self.container, self.base_url, user)
+
+
+def api_for(container: Container, base_url: str, user: str) -> ApiClient:
+    """A user and a key made with `podman exec ... imagetune`, as the README says."""
+    container.exec("imagetune", "users", "create", user)
+    key = container.exec("imagetune", "keys", "create", user).strip().splitlines()[-1]
+    http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return ApiClient(http)
+
+
+@pytest.fixture(scope="module")
+def served(podman: Podman, image: str) -> Iterator[Served]:
+    """One `serve` container for the tests that need only that; a short shutdown grace
+    so that a stop mid-job hands the job back at once."""
+    server = Served(podman, image, IMAGETUNE_SHUTDOWN_GRACE="2", IMAGETUNE_WORKERS="1")
+    print(f"serve: ready {server.ready_seconds:.1f} s after `podman run`")
+    yield server
+    server.container.remove()
+
+
+def assert_result(api: ApiClient, job: dict[str, Any], long_side: int = 1024) -> None:
+    assert job["status"] == "Succeed", job
+    response = api.download(job["image_urls"][0])
+    assert response.status_code == 200
+    assert max(open_image(response.content).size) == long_side
+
+
+def test_serve_runs_as_uid_10001_with_a_passing_healthcheck(served: Served, podman: Podman) -> None:
+    container = served.container
+
+    assert container.exec("id", "-u").strip() == UID
+    status = container.exec("cat", "/proc/1/status")
+    assert f"Uid:\t{UID}\t" in status
+    assert "imagetune" in container.exec("cat", "/proc/1/cmdline")  # PID 1: signals reach it
+    healthcheck = podman("healthcheck", "run", container.name, check=False)
+    assert healthcheck.returncode == 0, healthcheck.stdout + healthcheck.stderr
+    assert json.loads(container.logs().splitlines()[0])["level"]  # JSON log lines
+
+
+def test_serve_answers_the_readme_walkthrough(served: Served) -> None:
+    api = served.api_for("alice")
+
+    submitted = api.http.post(
+        "/public/v1/image-tune/upscale",
+        files={"image": ("photo.jpg", make_image((64, 48), fmt="JPEG", quality=95))},
+        data={"scale": "1K"},
+    )
+    assert submitted.status_code == 200, submitted.text
+    job = api.wait(submitted.json()["job_id"], timeout=JOB_TIMEOUT)
+
+    assert job["model"] == "photo"  # a real network, from the model files in the image
+    assert_result(api, job)
+    assert "photo" in [m["name"] for m in api.http.get("/public/v1/models").json()]
+    api.close()
+
+
+def test_sigterm_during_a_job_hands_it_back_and_exits_0(served: Served) -> None:
+    api = served.api_for("bob")
+    grace = 2
+    # Real-ESRGAN x4plus on the CPU: seconds of work, so the job is mid-way at the stop.
+    response = api.http.post(
+        "/public/v1/image-tune/upscale",
+        files={"image": ("photo.png", make_image((160, 120)))},
+        data={"scale": "1K", "model": "enhance"},
+    )
+    assert response.status_code == 200, response.text
+    job_id = response.json()["job_id"]
+    api.wait_started(job_id, timeout=JOB_TIMEOUT)
+
+    took = served.container.stop(timeout=30)
+
+    assert served.container.state("ExitCode") == "0", served.container.logs()
+    assert took < grace + 15, f"stop took {took:.1f} s"
+    log = served.container.logs()
+    assert "handed 1 unfinished job(s) back to the queue" in log or (
+        api.job(job_id).json()["status"] == "Succeed"
+    ), log
+    served.container.podman("start", served.container.name)
+    served.container.wait_http(f"{served.base_url}/readyz")
+    assert_result(api, api.wait(job_id, timeout=JOB_TIMEOUT))  # nothing lost
+    api.close()
+
+
+def test_fleet_api_and_two_workers_on_postgresql_and_s3(
+    podman: Podman, image: str, s3_bucket: tuple[Any, str], s3_endpoint: str,
+    containers: list[Container],
+) -> None:  # fmt: skip
+    _, bucket = s3_bucket
+    with fresh_postgres_database() as database_url:
+        env = {
+            **FAST,
+            **S3_ENV,
+            "IMAGETUNE_DATABASE_URL": database_url,
+            "IMAGETUNE_STORAGE_URL": f"s3://{bucket}/fleet",
+            "IMAGETUNE_S3_ENDPOINT_URL": s3_endpoint,
+        }
+        migrate = podman("run", "--rm", *as_env(env), image, "db", "upgrade", timeout=180)
+        assert "database at revision" in migrate.stdout
+        api_port = free_port()
+        api = podman.start(
+            image, "serve", "--no-workers", env={**env, "IMAGETUNE_PORT": str(api_port)},
+            name="imagetune-api",
+        )  # fmt: skip
+        containers.append(api)
+        for name in ("w1", "w2"):
+            worker_env = {
+                **env,
+                "IMAGETUNE_WORKER_NAME": name,
+                "IMAGETUNE_WORKER_METRICS_PORT": str(free_port()),
+            }
+            containers.append(podman.start(image, "worker", env=worker_env, name=f"it-{name}"))
+        api.wait_http(f"http://127.0.0.1:{api_port}/readyz")
+        for worker in containers[1:]:
+            worker.wait_log("imagetune worker:")
+            healthcheck = podman("healthcheck", "run", worker.name, check=False)
+            assert healthcheck.returncode == 0, worker.logs()
+        client = api_for(api, f"http://127.0.0.1:{api_port}", "carol")
+
+        hosts: set[str] = set()
+        for _ in range(4):  # bursts until both workers have run jobs
+            ids = [
+                client.http.post(
+                    "/public/v1/image-tune/upscale",
+                    files={"image": (f"{n}.png", make_image((96, 64), seed=n))},
+                    data={"scale": "1K", "model": "classic"},
+                ).json()["job_id"]
+                for n in range(len(hosts), len(hosts) + 6)
+            ]
+            for job_id in ids:
+                assert_result(client, client.wait(job_id, timeout=JOB_TIMEOUT))
+            hosts |= worker_hosts(database_url)
+            if hosts == {"w1", "w2"}:
+                break
+        assert hosts == {"w1", "w2"}
+        client.close()
+        for container in containers:  # before the database is dropped
+            container.remove()
+
+
+def worker_hosts(database_url: str) -> set[str]:
+    """The worker hosts (IMAGETUNE_WORKER_NAME) that ran the jobs of the database."""
+    engine = create_engine(normalize_url(database_url))
+    with engine.connect() as connection:
+        ids = connection.execute(text("SELECT worker_id FROM jobs")).scalars().all()
+    engine.dispose()
+    return {worker_id.rsplit("-", 1)[0] for worker_id in ids if worker_id}
+
+
+def as_env(env: dict[str, str]) -> list[str]:
+    return [f"--env={key}={value}" for key, value in env.items()]
+
+
+def test_gpu_target_lists_lavapipe_and_runs_a_job_on_it(podman: Podman, gpu_image: str) -> None:
+    served = Served(podman, gpu_image, IMAGETUNE_ENGINE_DEVICE="gpu", IMAGETUNE_ENGINE_THREADS="1")
+    try:
+        devices = json.loads(served.container.exec("imagetune", "devices", "--json"))
+        names = [device["name"] for device in devices["devices"]]
+        assert any("llvmpipe" in name for name in names), devices
+        assert served.container.exec("printenv", "NVIDIA_DRIVER_CAPABILITIES").strip() == (
+            "compute,utility,graphics"
+        )
+        readiness = httpx.get(f"{served.base_url}/readyz").json()
+        assert "llvmpipe" in json.dumps(readiness["device"]), readiness
+
+        api = served.api_for("dave")
+        response = api.http.post(
+            "/public/v1/image-tune/upscale",
+            files={"image": ("small.png", make_image((32, 24)))},
+            data={"scale": "1K", "model": "photo"},
+        )
+        assert response.status_code == 200, response.text
+        assert_result(api, api.wait(response.json()["job_id"], timeout=JOB_TIMEOUT * 2))
+        api.close()
+    finally:
+        served.container.remove()
+
+
+# Compose ----------------------------------------------------------------------------------
+
+
+def compose_config(tmp_path: Path, *files: str) -> dict[str, Any]:
+    """`podman-compose config` of deploy's FILES with .env.example as the .env; parsed."""
+    for name in (*files, ".env.example"):
+        shutil.copy(DEPLOY / name, tmp_path / name)
+    shutil.copy(DEPLOY / ".env.example", tmp_path / ".env")
+    compose = Path(shutil.which("podman-compose") or Path(ROOT / ".venv/bin/podman-compose"))
+    arguments = [arg for name in files for arg in ("-f", name)]
+    done = subprocess.run(
+        [str(compose), *arguments, "--profile", "nvidia", "--profile", "dri", "config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    config: dict[str, Any] = yaml.safe_load(done.stdout)
+    return config
+
+
+def test_compose_files_are_valid_and_their_commands_exist_in_the_image(
+    tmp_path: Path, podman: Podman, image: str
+) -> None:
+    config = compose_config(tmp_path, "compose.yaml", "compose.gpu.yaml")
+    services = config["services"]
+
+    assert {"api", "worker", "migrate", "bucket", "postgres", "s3"} <= services.keys()
+    assert {"worker-nvidia", "worker-dri"} <= services.keys()
+    assert services["api"]["command"] == ["serve", "--no-workers"]
+    assert services["worker"]["command"] == ["worker"]
+    assert "ports" not in services["worker"]  # so that --scale worker=3 works
+    for name in ("api", "worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    nvidia = services["worker-nvidia"]
+    assert nvidia["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+    assert "/dev/dri:/dev/dri" in services["worker-dri"]["devices"]
+    for name in ("api", "worker", "worker-nvidia", "worker-dri"):
+        grace = float(services[name]["environment"]["IMAGETUNE_SHUTDOWN_GRACE"])
+        assert seconds(services[name]["stop_grace_period"]) > grace + 5, name
+
+    # Every command an imagetune service runs exists in the image: `--help` after it fails
+    # on an unknown command or option. The bucket service's script must compile and import.
+    checks = []
+    for name, service in services.items():
+        if not str(service.get("image", "")).startswith("imagetune"):
+            continue
+        entrypoint = service.get("entrypoint", ["imagetune"])
+        if entrypoint == ["imagetune"]:
+            checks.append(shlex.join(["imagetune", *service["command"], "--help"]))
+        else:
+            assert entrypoint == ["python", "-c"], name
+            script = service["command"][0]
+            checks.append(shlex.join(["python", "-c", compile_and_import(script)]))
+    assert len(checks) >= 6
+    podman("run", "--rm", "--entrypoint", "sh", image, "-e", "-c", " >/dev/null && ".join(checks))
+
+
+def compile_and_import(script: str) -> str:
+    """A Python line that compiles ``script`` and runs only its imports."""
+    imports = [line for line in script.splitlines() if line.startswith(("import ", "from "))]
+    return f"compile({script!r}, 'bucket', 'exec'); " + "; ".join(imports)
+
+
+def seconds(duration: str) -> float:
+    """A compose duration (`60s`, `1m30s`) in seconds."""
+    total, number = 0.0, ""
+    for char in duration:
+        if char.isdigit() or char == ".":
+            number += char
+        else:
+            total += float(number) * {"h": 3600, "m": 60, "s": 1}[char]
+            number = ""
+    return total + (float(number) if number else 0)
+
+
+# Kubernetes -------------------------------------------------------------------------------
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize DIRECTORY`, parsed."""
+    if shutil.which("kubectl") is None:
+        service_missing("kubectl (the client) is not installed: it renders the kustomize base")
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+def test_kubernetes_manifests_render_and_validate() -> None:
+    import kubernetes_validate
+
+    rendered = {name: kustomize(KUBERNETES / name) for name in ("", "keda", "gpu")}
+    secret = yaml.safe_load((KUBERNETES / "secret.example.yaml").read_text())
+    for docs in [*rendered.values(), [secret]]:
+        for doc in docs:
+            if doc["apiVersion"].startswith("keda.sh/"):
+                continue  # a custom resource: checked below
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+    base = rendered[""]
+    kinds = {doc["kind"] for doc in base}
+    assert kinds == {"ConfigMap", "Job", "Deployment", "Service", "PodDisruptionBudget"}
+    grace = float(by_kind(base, "ConfigMap")["imagetune"]["data"]["IMAGETUNE_SHUTDOWN_GRACE"])
+    deployments = by_kind(rendered["gpu"], "Deployment")
+    assert set(deployments) == {"imagetune-api", "imagetune-worker", "imagetune-worker-gpu"}
+    api = deployments["imagetune-api"]["spec"]["template"]["spec"]
+    assert api["containers"][0]["args"] == ["serve", "--no-workers"]
+    assert api["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for deployment in deployments.values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] > grace + 5
+        assert pod["securityContext"]["runAsUser"] == int(UID)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        (container,) = pod["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["resources"]["requests"]
+        assert container["resources"]["limits"]
+    gpu_worker = deployments["imagetune-worker-gpu"]["spec"]["template"]["spec"]["containers"][0]
+    assert gpu_worker["image"].endswith("-gpu")
+    assert gpu_worker["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert {"name": "IMAGETUNE_ENGINE_DEVICE", "value": "gpu"} in gpu_worker["env"]
+    worker = deployments["imagetune-worker"]["spec"]["template"]["spec"]["containers"][0]
+    assert worker["args"] == ["worker"]
+    assert {"name": "metrics", "containerPort": 9464} in worker["ports"]
+    assert by_kind(base, "Job")["imagetune-migrate"]["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ] == ["db", "upgrade"]
+
+    (scaled,) = [doc for doc in rendered["keda"] if doc["kind"] == "ScaledObject"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "imagetune-worker"
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert 'imagetune_jobs{state="queued"}' in trigger["metadata"]["query"]
+
+
+def test_kubernetes_api_and_worker_run_with_podman_kube_play(
+    tmp_path: Path, podman: Podman, image: str, s3_bucket: tuple[Any, str], s3_endpoint: str,
+) -> None:  # fmt: skip
+    """The rendered Deployments, their ConfigMap and the example Secret, as pods: the
+    image swapped for the local build, replicas at 1 (podman runs one pod per Deployment),
+    and, on the host network, ports and addresses pointed at this machine's test services."""
+    _, bucket = s3_bucket
+    docs = kustomize(KUBERNETES)
+    api_port, metrics_port = free_port(), free_port()
+    with fresh_postgres_database() as database_url:
+        config = by_kind(docs, "ConfigMap")["imagetune"]
+        config["data"].update(
+            IMAGETUNE_PUBLIC_URL=f"http://127.0.0.1:{api_port}",
+            IMAGETUNE_STORAGE_URL=f"s3://{bucket}/kube",
+            IMAGETUNE_S3_ENDPOINT_URL=s3_endpoint,
+            IMAGETUNE_PORT=str(api_port),
+            IMAGETUNE_WORKER_METRICS_PORT=str(metrics_port),
+            IMAGETUNE_ENGINE_THREADS="1",
+            IMAGETUNE_ENGINE_DEVICE="cpu",
+        )
+        secret = yaml.safe_load((KUBERNETES / "secret.example.yaml").read_text())
+        secret["stringData"] = {
+            "IMAGETUNE_DATABASE_URL": database_url,
+            "AWS_ACCESS_KEY_ID": S3_ENV["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        }
+        deployments = by_kind(docs, "Deployment")
+        for deployment in deployments.values():
+            deployment["spec"]["replicas"] = 1
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                container["image"] = image
+                container["env"] = [
+                    e for e in container.get("env", []) if e["name"] != "IMAGETUNE_ENGINE_THREADS"
+                ]
+                for port in container.get("ports", []):
+                    port["containerPort"] = {"http": api_port, "metrics": metrics_port}[
+                        port["name"]
+                    ]
+        play = tmp_path / "imagetune.yaml"
+        play.write_text(yaml.safe_dump_all([config, secret, *deployments.values()]))
+
+        podman("kube", "play", "--network", "host", str(play), timeout=180)
+        try:
+            api = pod_container(podman, "imagetune-api")
+            worker = pod_container(podman, "imagetune-worker")
+            api.wait_http(f"http://127.0.0.1:{api_port}/readyz")
+            worker.wait_log("imagetune worker:")
+            assert api.exec("id", "-u").strip() == UID
+            assert "Read-only file system" in api.exec(
+                "sh", "-c", "touch /opt/imagetune/x 2>&1 || true"
+            )
+            client = api_for(api, f"http://127.0.0.1:{api_port}", "erin")
+            response = client.http.post(
+                "/public/v1/image-tune/upscale",
+                files={"image": ("k.png", make_image((96, 64)))},
+                data={"scale": "1K", "model": "classic"},
+            )
+            assert response.status_code == 200, response.text
+            assert_result(client, client.wait(response.json()["job_id"], timeout=JOB_TIMEOUT))
+            client.close()
+        finally:
+            podman("kube", "down", str(play), timeout=120, check=False)
+
+
+def pod_container(podman: Podman, deployment: str) -> Container:
+    """The container of the pod podman made for ``deployment`` (`NAME-pod` holds
+    `NAME-pod-CONTAINER`)."""
+    names = podman(
+        "ps", "--all", "--filter", f"pod={deployment}-pod", "--format", "{{.Names}}"
+    ).stdout.split()
+    (name,) = [n for n in names if not n.endswith("-infra")]
+    return Container(podman, name)
