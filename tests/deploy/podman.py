@@ -217,4 +217,4 @@ class Container:
         return time.monotonic() - started
 
     def remove(self) -> None:
-        self.podman("rm", "--force", "--time", "0", self.name, check=False)
+        self.podman("rm", "--force", "--volumes", "--time", "0", self.name, check=False)
