@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -122,13 +123,29 @@ class Podman:
         return time.monotonic() - started
 
     def build(self, target: str, tag: str, *, no_cache: bool = False) -> float:
-        """Build the repository's Dockerfile at ``target`` on the Debian base; seconds.
-
-        `--format docker`: the OCI image format has no HEALTHCHECK (podman drops it with a
-        warning). The certificate bundle and a pip.conf naming it are mounted for the build
-        only, so nothing of this machine lands in the image."""
+        """Build the repository's Dockerfile at ``target`` on the Debian base; seconds."""
         started = time.monotonic()
-        self(
+        self(*self._build_arguments(target, tag, no_cache), timeout=1500)
+        return time.monotonic() - started
+
+    def build_in_background(self, target: str, tag: str) -> Build:
+        """The same build, in a process of its own (the GPU target's system packages
+        download and install while the CPU image's tests run)."""
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (Build.wait or .cancel closes it)
+        process = subprocess.Popen(
+            ["podman", *self._build_arguments(target, tag, no_cache=False)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return Build(process, log, time.monotonic())
+
+    @staticmethod
+    def _build_arguments(target: str, tag: str, no_cache: bool) -> list[str]:
+        """`--format docker`: the OCI image format has no HEALTHCHECK (podman drops it with
+        a warning). The certificate bundle and a pip.conf naming it are mounted for the
+        build only, so nothing of this machine lands in the image."""
+        return [
             "build",
             "--format",
             "docker",
@@ -146,9 +163,7 @@ class Podman:
             tag,
             *(["--no-cache"] if no_cache else []),
             str(ROOT),
-            timeout=1500,
-        )
-        return time.monotonic() - started
+        ]
 
     def start(
         self,
@@ -164,6 +179,29 @@ class Podman:
         self("run", "--detach", "--name", container.name, "--network", "host",
              *environment, *options, image, *args)  # fmt: skip
         return container
+
+
+@dataclass
+class Build:
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    started: float
+
+    def wait(self, timeout: float = 1500) -> float:
+        """Seconds the build took; fails with its output if it did."""
+        code = self.process.wait(timeout=timeout)
+        seconds = time.monotonic() - self.started
+        self.log.seek(0)
+        output = self.log.read().decode(errors="replace")
+        self.log.close()
+        assert code == 0, f"podman build exited {code}:\n{output}"
+        return seconds
+
+    def cancel(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+        self.log.close()
 
 
 @dataclass
