@@ -125,20 +125,35 @@ class Podman:
     def build(self, target: str, tag: str, *, no_cache: bool = False) -> float:
         """Build the repository's Dockerfile at ``target`` on the Debian base; seconds."""
         started = time.monotonic()
+        replaced = self.image_id(tag)
         self(*self._build_arguments(target, tag, no_cache), timeout=1500)
+        self.drop_replaced(replaced, tag)
         return time.monotonic() - started
+
+    def image_id(self, name: str) -> str | None:
+        if not self.image_exists(name):
+            return None
+        return self("image", "inspect", "--format", "{{.Id}}", name).stdout.strip()
+
+    def drop_replaced(self, replaced: str | None, tag: str) -> None:
+        """Remove the image ``tag`` named before a build that changed it: each one holds
+        its own copy of the virtual environment (half a gigabyte), and its layers below
+        are the build cache, kept by the new image."""
+        if replaced and replaced != self.image_id(tag):
+            self("rmi", replaced, check=False)
 
     def build_in_background(self, target: str, tag: str) -> Build:
         """The same build, in a process of its own (the GPU target's system packages
         download and install while the CPU image's tests run)."""
         log = tempfile.TemporaryFile()  # noqa: SIM115 (Build.wait or .cancel closes it)
+        replaced = self.image_id(tag)
         process = subprocess.Popen(
             ["podman", *self._build_arguments(target, tag, no_cache=False)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        return Build(process, log, time.monotonic())
+        return Build(self, tag, replaced, process, log, time.monotonic())
 
     @staticmethod
     def _build_arguments(target: str, tag: str, no_cache: bool) -> list[str]:
@@ -183,6 +198,9 @@ class Podman:
 
 @dataclass
 class Build:
+    podman: Podman
+    tag: str
+    replaced: str | None
     process: subprocess.Popen[bytes]
     log: IO[bytes]
     started: float
@@ -195,6 +213,7 @@ class Build:
         output = self.log.read().decode(errors="replace")
         self.log.close()
         assert code == 0, f"podman build exited {code}:\n{output}"
+        self.podman.drop_replaced(self.replaced, self.tag)
         return seconds
 
     def cancel(self) -> None:
