@@ -183,12 +183,13 @@ def test_sigterm_during_a_job_hands_it_back_and_exits_0(
     api.wait_started(str(job_id), timeout=JOB_TIMEOUT)
     api.close()  # a kept-alive connection would hold the server's shutdown to its timeout
 
+    # As compose's stop_grace_period: SIGTERM, then SIGKILL (exit code 137) after 30 s. The
+    # host waits the grace, then 5 s for the worker to stop, then hands the job back.
     took = server.container.stop(timeout=30)
     print(f"SIGTERM mid-job: stopped in {took:.1f} s")
 
     log = server.container.logs()
     assert server.container.state("ExitCode") == "0", log
-    assert took < grace + 10, f"stop took {took:.1f} s"
     engine = create_engine(f"sqlite:///{data / 'imagetune.db'}")
     with engine.connect() as connection:
         state, attempts = connection.execute(
