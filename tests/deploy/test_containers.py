@@ -32,7 +32,9 @@ from tests.deploy.podman import GPU_IMAGE, IMAGE, ROOT, Build, Container, Podman
 from tests.objectstores import S3_ENV
 from tests.support import ApiClient, free_port, make_image, open_image
 
-pytestmark = [pytest.mark.container, pytest.mark.slow]
+# The first test to ask for the image waits for the base image and the build: minutes
+# on a fresh machine, over the suite's 300 s per test.
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 DEPLOY = ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
