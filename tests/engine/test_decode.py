@@ -7,7 +7,8 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from imagetune.engine.decode import apply_orientation, check_decodable, decode
-from imagetune.errors import InvalidImage
+from imagetune.engine.errors import UndecodableImage
+from imagetune.errors import invalid_image
 from tests.support import make_image
 
 
@@ -71,11 +72,12 @@ def test_first_frame_of_animation() -> None:
 )
 @pytest.mark.parametrize("decoder", [decode, check_decodable])
 def test_undecodable_raises_invalid_image(decoder, data: bytes, reason: str) -> None:
-    with pytest.raises(InvalidImage) as info:
+    with pytest.raises(UndecodableImage) as info:
         decoder(data)
-    assert info.value.status_code == 400
-    assert info.value.detail.startswith("Invalid image file: ")
-    assert reason in info.value.detail
+    answer = invalid_image(info.value)  # what the API answers
+    assert answer.status_code == 400
+    assert answer.detail.startswith("Invalid image file: ")
+    assert reason in answer.detail
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

@@ -27,7 +27,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from imagetune.engine.decode import check_decodable
-from imagetune.errors import InvalidImage
+from imagetune.engine.errors import UndecodableImage
+from imagetune.errors import InvalidImage, invalid_image
 from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ PIPE_BYTES = 1 << 20
 
 def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int) -> None:
     """An inspector process: decode each upload that arrives, answer its format or the
-    InvalidImage. Anything else (MemoryError past the address-space cap) ends the
-    process after saying so: it is replaced."""
+    UndecodableImage (pickled: its reason and internal text cross the pipe). Anything
+    else (MemoryError past the address-space cap) ends the process after saying so: it
+    is replaced."""
     set_process_name(INSPECTOR_PROCESS_NAME)
     limit_address_space(memory_mb)
     while True:
@@ -52,7 +54,7 @@ def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels:
             return
         try:
             answers.send(check_decodable(data, max_pixels))
-        except InvalidImage as e:
+        except UndecodableImage as e:
             answers.send(e)
         except BaseException:
             answers.send(None)
@@ -156,8 +158,8 @@ class Inspector:
             self._replace(child, "died", kill=False)
             raise InvalidImage(FAILED)
         self._idle.put(child)
-        if isinstance(answer, InvalidImage):
-            raise answer
+        if isinstance(answer, UndecodableImage):
+            raise invalid_image(answer) from answer
         fmt: str = answer
         return fmt
 
