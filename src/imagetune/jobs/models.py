@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat, ProcessRequest
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
@@ -91,7 +93,7 @@ class NewJob:
     scale: Scale
     original_key: str
     options: JobOptions = field(default_factory=JobOptions)
-    # An Idempotency-Key and the hash of the request it came with (api/idempotency.py).
+    # An Idempotency-Key and the hash of the request it came with (jobs/idempotency.py).
     idempotency_key: str | None = None
     request_hash: str | None = None
     request_id: str | None = None
@@ -123,6 +125,18 @@ class JobRecord:
     request_id: str | None = None
     """The X-Request-ID of the request that created the job."""
 
+    def to_json(self) -> dict[str, Any]:
+        """The record in JSON values, every field: its one serialisation (a webhook
+        message's snapshot), so a new field travels without another mapping."""
+        data: dict[str, Any] = _RECORD.dump_python(self, mode="json")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobRecord:
+        """The record ``to_json`` gave; a field it lacks (written before that field
+        existed) takes its default."""
+        return _RECORD.validate_python(data)
+
     def process_request(self, time_limit: float | None = None) -> ProcessRequest:
         return ProcessRequest(
             self.scale.pixels,
@@ -131,3 +145,6 @@ class JobRecord:
             metadata=self.options.metadata,
             time_limit=time_limit,
         )
+
+
+_RECORD = TypeAdapter(JobRecord)
