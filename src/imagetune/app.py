@@ -18,7 +18,7 @@ from imagetune.accounts import Accounts
 from imagetune.api import health, public
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
-from imagetune.api.files import FILES_ROUTE, files_router
+from imagetune.api.files import files_router
 from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
 from imagetune.api.keycache import KeyCache
@@ -58,7 +58,7 @@ def create_app(
     objects) stopped the event loop for 40-170 ms every few seconds, which was the poll's
     whole p99; after the freeze a full pass takes 1-2 ms.
     """
-    local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE)
+    local = None if settings.storage_url else wiring.local_storage(settings)
     storage: Storage = local or wiring.object_storage(settings)
     http_metrics = wiring.http_metrics(settings)
 

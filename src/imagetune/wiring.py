@@ -107,8 +107,8 @@ def webhook_sender(settings: Settings) -> Sender:
     )
 
 
-def local_storage(settings: Settings, files_route: str) -> LocalStorage:
-    """Files under the data directory, served by the API under ``files_route``."""
+def local_storage(settings: Settings) -> LocalStorage:
+    """Files under the data directory, served by the API (imagetune.api.files)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = (
         settings.secret_key.get_secret_value().encode()
@@ -119,7 +119,6 @@ def local_storage(settings: Settings, files_route: str) -> LocalStorage:
         settings.data_dir / "files",
         signer=UrlSigner(secret),
         public_url=settings.resolved_public_url(),
-        route=files_route,
     )
 
 
@@ -141,9 +140,7 @@ def storage(settings: Settings) -> Storage:
     """For processes that only read and write objects (workers): any configured store."""
     if settings.storage_url:
         return object_storage(settings)
-    from imagetune.api.files import FILES_ROUTE
-
-    return local_storage(settings, FILES_ROUTE)
+    return local_storage(settings)
 
 
 def processor(settings: Settings) -> Processor:

@@ -11,12 +11,17 @@ from urllib.parse import quote, urlencode
 from imagetune.signing import UrlSigner
 from imagetune.storage.base import validate_key
 
+FILES_ROUTE = "/files/"
+"""Where the API serves local files (imagetune.api.files); their URLs are signed under it."""
+
 
 class LocalStorage:
     """Files under ``root``; their URLs point at ``public_url`` + ``route`` + key, the route
     of the API that serves them (imagetune.api.files), signed so they expire."""
 
-    def __init__(self, root: Path, *, signer: UrlSigner, public_url: str, route: str) -> None:
+    def __init__(
+        self, root: Path, *, signer: UrlSigner, public_url: str, route: str = FILES_ROUTE
+    ) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._signer = signer
