@@ -19,7 +19,6 @@ from imagetune.api import health, public
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import files_router
-from imagetune.api.idempotency import IdempotencyKeys
 from imagetune.api.inspection import Inspector
 from imagetune.api.keycache import KeyCache
 from imagetune.api.limits import HeaderLimits
@@ -27,9 +26,12 @@ from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.polling import Polls
 from imagetune.api.quotas import Quotas, RateLimiter
+from imagetune.api.services import Services
+from imagetune.api.submissions import Submissions
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
 from imagetune.hosting.worker_process import ProcessorFactory
+from imagetune.jobs.idempotency import IdempotencyKeys
 from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -82,30 +84,38 @@ def create_app(
             )
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
-            app.state.settings = settings
-            app.state.database = database
             accounts = Accounts(database.sessions)
-            app.state.key_cache = KeyCache(
-                database_check(accounts, CapacityLimiter(DATABASE_READERS))
-            )
             outbox = wiring.webhook_outbox(database)
-            app.state.polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl)
-            stack.callback(app.state.polls.close)
-            app.state.jobs = jobs.store
-            app.state.storage = storage
-            app.state.pool = pool
-            app.state.metrics_registry = wiring.metrics_registry(settings, database)
-            app.state.inspector = inspector
-            app.state.idempotency = IdempotencyKeys(
-                database.sessions, timedelta(seconds=settings.retention_seconds)
-            )
-            app.state.quotas = Quotas(
+            polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl)
+            stack.callback(polls.close)
+            quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
                 if settings.rate_limit_per_minute
                 else None,
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,
+            )
+            submissions = Submissions(
+                jobs.store,
+                storage,
+                inspector,
+                IdempotencyKeys(database.sessions, timedelta(seconds=settings.retention_seconds)),
+                quotas,
+                webhook_policy=wiring.webhook_policy(settings),
+                result_reuse=settings.result_reuse,
+            )
+            metrics_token = settings.metrics_token
+            app.state.services = Services(
+                key_cache=KeyCache(database_check(accounts, CapacityLimiter(DATABASE_READERS))),
+                max_upload_bytes=settings.max_upload_bytes,
+                submissions=submissions,
+                polls=polls,
+                database=database,
+                storage=storage,
+                workers=pool,
+                metrics_registry=wiring.metrics_registry(settings, database),
+                metrics_token=metrics_token.get_secret_value() if metrics_token else None,
             )
             base = settings.resolved_public_url()
             log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)

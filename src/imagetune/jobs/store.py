@@ -11,7 +11,8 @@ from typing import cast
 from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import IdempotencyKey, Job, JobWebhook, utcnow
+from imagetune.db.models import Job, JobWebhook
+from imagetune.jobs import idempotency
 from imagetune.jobs.models import JobRecord, NewJob
 from imagetune.jobs.reuse import reusable
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
@@ -58,19 +59,7 @@ class JobStore:
         if job.webhook_url is not None:
             session.add(JobWebhook(job_id=job.id, url=job.webhook_url, events=job.webhook_events))
             session.flush()
-        if job.idempotency_key is not None:
-            # After the job (its foreign key). A second job for the same (user, key) fails
-            # on this row's primary key and the whole transaction rolls back.
-            session.add(
-                IdempotencyKey(
-                    user_id=job.user_id,
-                    key=job.idempotency_key,
-                    request_hash=job.request_hash or "",
-                    job_id=job.id,
-                    created_at=utcnow(),
-                )
-            )
-            session.flush()
+        idempotency.remember(session, job)
 
     def shares_files(self, job: JobRecord) -> bool:
         """Whether another unpurged job uses ``job``'s files (a reused result)."""
