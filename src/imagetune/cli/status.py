@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from imagetune.config import Settings
+from imagetune.cli.context import settings
 from imagetune.db.models import Job, utcnow
 from imagetune.jobs.models import JobState
 
@@ -174,12 +174,13 @@ def _print(status: Status) -> None:
 
 
 def status(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")] = False,
 ) -> None:
     """Jobs by state, recent throughput and durations, and fleet workers (from the database)."""
     from imagetune import wiring
 
-    database = wiring.database(Settings())
+    database = wiring.database(settings(ctx))
     try:
         with database.sessions() as session:
             current = read_status(session, database.dialect)
