@@ -14,7 +14,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from imagetune.cli.context import settings
-from imagetune.db.models import Job, utcnow
+from imagetune.clock import utcnow
+from imagetune.db.models import Job
 from imagetune.jobs.models import JobState
 
 WINDOWS = (5, 60)
