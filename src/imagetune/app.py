@@ -114,7 +114,10 @@ def create_app(
                 max_queue_length=settings.max_queue_length,
             )
             base = settings.resolved_public_url()
-            log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)
+            playground = f", playground: {base}/" if settings.playground else ""
+            log.info(
+                "imagetune %s serving on %s (docs: %s/docs%s)", __version__, base, base, playground
+            )
             log.info("data directory: %s", settings.data_dir.resolve())
             if freeze_heap:
                 gc.collect()
