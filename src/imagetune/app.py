@@ -28,6 +28,7 @@ from imagetune.api.polling import Polls
 from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.api.services import Services
 from imagetune.api.submissions import Submissions
+from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
 from imagetune.hosting.worker_process import ProcessorFactory
@@ -48,6 +49,7 @@ def create_app(
     settings: Settings,
     processor_factory: ProcessorFactory = wiring.processor,
     *,
+    clock: Clock = utcnow,
     freeze_heap: bool = False,
 ) -> FastAPI:
     """The API, plus the worker processes when ``settings.resolved_workers`` > 0; they run
@@ -59,8 +61,12 @@ def create_app(
     the imported libraries (numpy, SQLAlchemy, pydantic, FastAPI: a few hundred thousand
     objects) stopped the event loop for 40-170 ms every few seconds, which was the poll's
     whole p99; after the freeze a full pass takes 1-2 ms.
+
+    ``clock``: the time for what this process decides by the wall clock (job timestamps
+    written here, retention, signed URLs, Idempotency-Key windows, webhook schedules);
+    worker processes keep the system's.
     """
-    local = None if settings.storage_url else wiring.local_storage(settings)
+    local = None if settings.storage_url else wiring.local_storage(settings, clock)
     storage: Storage = local or wiring.object_storage(settings)
     http_metrics = wiring.http_metrics(settings)
 
@@ -70,7 +76,7 @@ def create_app(
             stack.enter_context(wiring.metrics_directory(settings))  # left after the workers
             database = await run_in_threadpool(wiring.database, settings)
             stack.callback(database.close)
-            jobs = wiring.jobs(settings, database)
+            jobs = wiring.jobs(settings, database, clock)
             pool = None
             if settings.resolved_workers > 0:
                 # settings.workers None: one per selected GPU, or the CPU default.
@@ -85,8 +91,8 @@ def create_app(
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
             accounts = Accounts(database.sessions)
-            outbox = wiring.webhook_outbox(database)
-            polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl)
+            outbox = wiring.webhook_outbox(database, clock)
+            polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
             stack.callback(polls.close)
             quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
@@ -100,7 +106,9 @@ def create_app(
                 jobs.store,
                 storage,
                 inspector,
-                IdempotencyKeys(database.sessions, timedelta(seconds=settings.retention_seconds)),
+                IdempotencyKeys(
+                    database.sessions, timedelta(seconds=settings.retention_seconds), clock
+                ),
                 quotas,
                 webhook_policy=wiring.webhook_policy(settings),
                 result_reuse=settings.result_reuse,
@@ -118,7 +126,10 @@ def create_app(
                 metrics_token=metrics_token.get_secret_value() if metrics_token else None,
             )
             base = settings.resolved_public_url()
-            log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)
+            playground = f", playground: {base}/" if settings.playground else ""
+            log.info(
+                "imagetune %s serving on %s (docs: %s/docs%s)", __version__, base, base, playground
+            )
             log.info("data directory: %s", settings.data_dir.resolve())
             if freeze_heap:
                 gc.collect()

@@ -12,8 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from imagetune.clock import utcnow
 from imagetune.db.engine import make_engine
-from imagetune.db.models import IdempotencyKey, Job, utcnow
+from imagetune.db.models import IdempotencyKey, Job
 from imagetune.jobs.idempotency import IdempotencyKeyReused, IdempotencyKeys
 from imagetune.jobs.models import NewJob, Scale
 from tests.conftest import ClientFactory, ServerFactory, ServiceFactory

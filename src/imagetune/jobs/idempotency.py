@@ -15,14 +15,15 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import IdempotencyKey, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import IdempotencyKey
 from imagetune.errors import ImagetuneError
 from imagetune.jobs.models import NewJob
 
@@ -55,9 +56,12 @@ def valid_key(key: str | None) -> bool:
 class IdempotencyKeys:
     """The keys users sent with their submissions, in the database."""
 
-    def __init__(self, sessions: sessionmaker[Session], ttl: timedelta) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl: timedelta, clock: Clock = utcnow
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl
+        self._clock = clock
 
     def find(self, user_id: int, key: str) -> IdempotencyKey | None:
         """The live record of ``key``, or None (never used, or expired)."""
@@ -66,7 +70,7 @@ class IdempotencyKeys:
                 select(IdempotencyKey).where(
                     IdempotencyKey.user_id == user_id,
                     IdempotencyKey.key == key,
-                    IdempotencyKey.created_at > utcnow() - self._ttl,
+                    IdempotencyKey.created_at > self._clock() - self._ttl,
                 )
             )
 
@@ -83,7 +87,7 @@ class IdempotencyKeys:
                 delete(IdempotencyKey).where(
                     IdempotencyKey.user_id == user_id,
                     IdempotencyKey.key == key,
-                    IdempotencyKey.created_at <= utcnow() - self._ttl,
+                    IdempotencyKey.created_at <= self._clock() - self._ttl,
                 )
             )
 
@@ -136,7 +140,7 @@ class Claim:
             return replayed
 
 
-def remember(session: Session, job: NewJob) -> None:
+def remember(session: Session, job: NewJob, now: datetime) -> None:
     """Record ``job``'s key, if it came with one, in the transaction creating the job
     (after the job's row: its foreign key). A second job for the same (user, key) fails
     on this row's primary key and the whole transaction rolls back."""
@@ -148,7 +152,7 @@ def remember(session: Session, job: NewJob) -> None:
             key=job.idempotency_key,
             request_hash=job.request_hash or "",
             job_id=job.id,
-            created_at=utcnow(),
+            created_at=now,
         )
     )
     session.flush()

@@ -44,7 +44,7 @@ class JobStore:
         if there is one (imagetune.jobs.reuse), sharing its files (``job.original_key`` is
         replaced by the earlier job's); False, recording nothing, otherwise."""
         with self._sessions.begin() as session:
-            source = reusable(session, job)
+            source = reusable(session, job, self._states.clock())
             if source is None:
                 return False
             original_key, result_keys = source
@@ -59,7 +59,7 @@ class JobStore:
         if job.webhook_url is not None:
             session.add(JobWebhook(job_id=job.id, url=job.webhook_url, events=job.webhook_events))
             session.flush()
-        idempotency.remember(session, job)
+        idempotency.remember(session, job, self._states.clock())
 
     def shares_files(self, job: JobRecord) -> bool:
         """Whether another unpurged job uses ``job``'s files (a reused result)."""

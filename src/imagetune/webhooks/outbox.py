@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import Job, JobWebhook, WebhookAttempt, WebhookMessage, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import Job, JobWebhook, WebhookAttempt, WebhookMessage
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.states import Transition, to_record
 from imagetune.jobs.view import WebhookStatus
@@ -76,8 +77,14 @@ _MESSAGES = (
 
 
 class Outbox:
-    def __init__(self, sessions: sessionmaker[Session], schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        schedule: Schedule | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
         self.sessions = sessions
+        self.clock = clock
         self._engine: Engine = sessions.kw["bind"]
         self._schedule = schedule
 
@@ -104,7 +111,7 @@ class Outbox:
                 .execution_options(populate_existing=True)
             )
         }
-        now = utcnow()
+        now = self.clock()
         for transition in changed:
             event, wanted = EVENTS[transition.change]
             if transition.job_id not in filters or wanted not in from_text(
@@ -174,7 +181,7 @@ class Outbox:
     def lease(self, message_id: str, seconds: float) -> Leased | None:
         """Hold ``message_id`` for ``seconds`` if it is due and free; None otherwise (not
         due yet, finished, or another deliverer has it)."""
-        now = utcnow()
+        now = self.clock()
         with self.sessions.begin() as session:
             message = session.scalars(
                 update(WebhookMessage)
