@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
-from imagetune.api import health, public
+from imagetune.api import health, public, usage
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import FILES_ROUTE, files_router
@@ -30,6 +30,7 @@ from imagetune.api.quotas import Quotas, RateLimiter
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
 from imagetune.hosting.worker_process import ProcessorFactory
+from imagetune.jobs.budgets import Budgets
 from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ def create_app(
             app.state.settings = settings
             app.state.database = database
             accounts = Accounts(database.sessions)
+            app.state.accounts = accounts
+            app.state.budgets = Budgets(database.sessions)
             app.state.key_cache = KeyCache(
                 database_check(accounts, CapacityLimiter(DATABASE_READERS))
             )
@@ -106,6 +109,7 @@ def create_app(
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,
+                budgets=app.state.budgets,
             )
             base = settings.resolved_public_url()
             log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)
@@ -143,6 +147,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
+    app.include_router(usage.router)
+    if settings.admin_token:
+        from imagetune.api import admin
+
+        app.include_router(admin.router)
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)

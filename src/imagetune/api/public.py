@@ -60,7 +60,10 @@ submissions = APIRouter(
         },
         400: {"description": "Invalid image file, or a malformed multipart body"},
         413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
-        429: {"description": "Rate limit, unfinished-job cap or queue full (see Retry-After)"},
+        429: {
+            "description": "Rate limit, unfinished-job cap, queue full or monthly budget "
+            "exceeded (see Retry-After)"
+        },
     },
 )
 def upscale(
@@ -130,7 +133,7 @@ def upscale(
     try:
         storage.write(original_key, data)
         written = True
-        inspection.result()
+        checked = inspection.result()
         replayed = claim.create(
             record,
             NewJob(
@@ -143,6 +146,8 @@ def upscale(
                 webhook_url=hook.url if hook else None,
                 webhook_events=hook.events if hook else "",
                 fingerprint=fingerprint(upload_digest, scale, options),
+                input_pixels=checked.pixels,
+                output_pixels=scale.output_pixels(checked.width, checked.height),
             ),
         )
     except BaseException:

@@ -1,4 +1,4 @@
-"""Top-level commands: serve, db, and the users/keys groups."""
+"""Top-level commands: serve, db, usage, and the users/keys groups."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagetune.cli import accounts, status, webhooks
+from imagetune.cli import accounts, status, usage, webhooks
 from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
@@ -29,6 +29,7 @@ app.add_typer(db, name="db")
 app.command()(upscale)
 app.command()(devices)
 app.command()(status.status)
+app.command()(usage.usage)
 
 
 @dataclass(frozen=True)
