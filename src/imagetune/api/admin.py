@@ -233,9 +233,9 @@ async def usage(
         str | None, Query(description="Only this user's usage (deleted users' too).")
     ] = None,
     group_by: Annotated[str | None, group_by_query(GROUPS)] = None,
-) -> UsageResponse:
+) -> Response:
     """Finished jobs' usage, totalled per group."""
     user_ids = None if user is None else await run(accounts.user_ids_named, user)
     query = usage_query(since, until, group_by, GROUPS, user_ids)
     response: UsageResponse = await run_in_threadpool(usage_response, database, query)
-    return response
+    return response.to_response()

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, model_serializer
-from pydantic_core.core_schema import SerializerFunctionWrapHandler
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from imagetune.api.auth import AuthenticatedRoute
@@ -48,11 +47,6 @@ class UsageRowResponse(BaseModel):
         description="From each job's final start to its finish; 0 for reused results."
     )
 
-    @model_serializer(mode="wrap")
-    def _only_grouped(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k not in GROUPS or v is not None}
-
     @classmethod
     def of(cls, row: UsageRow) -> UsageRowResponse:
         return cls.model_validate(row.report())
@@ -66,6 +60,12 @@ class UsageResponse(BaseModel):
         description="One per group, sorted by the grouped fields; without group_by, one row "
         "of totals."
     )
+
+    def to_response(self) -> Response:
+        """As JSON, each row without the fields it is not grouped by."""
+        ungrouped = set(GROUPS) - set(self.group_by)
+        body = self.model_dump_json(exclude={"rows": {"__all__": ungrouped}})
+        return Response(body, media_type="application/json")
 
 
 class BudgetResponse(BaseModel):
@@ -142,14 +142,16 @@ async def own_usage(
     since: SinceQuery = None,
     until: UntilQuery = None,
     group_by: Annotated[str | None, group_by_query(OWN_GROUPS)] = None,
-) -> OwnUsageResponse:
+) -> Response:
     """Extension: your own usage (this month unless asked), and your budget if you have one."""
     query = usage_query(since, until, group_by, OWN_GROUPS, [user_id])
     budgets: Budgets = request.app.state.budgets
     usage = await run_in_threadpool(usage_response, database, query)
     state = await run_in_threadpool(budgets.state, user_id)
     return OwnUsageResponse(
-        **usage.model_dump(exclude={"rows"}),
+        since=usage.since,
+        until=usage.until,
+        group_by=usage.group_by,
         rows=usage.rows,
         budget=None if state is None else BudgetResponse.of(state),
-    )
+    ).to_response()

@@ -1,7 +1,7 @@
 """Monthly output-megapixel budgets.
 
 What a user has used of a month's budget is what their jobs finished this month
-delivered (usage rows: a reused result and a failed job count 0) plus what their
+delivered (their usage's daily totals: a reused result and a failed job count 0) plus what their
 unfinished jobs will deliver (each job's ``output_pixels``, exact from the original's
 size and the scale, recorded at submission). One statement reads both, so a job that
 finishes meanwhile is counted once, as unfinished or as finished, never twice or not at
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import Budget, Job, Usage, utcnow
+from imagetune.db.models import Budget, Job, UsageDay, utcnow
 from imagetune.errors import TryLater
 from imagetune.jobs.models import NewJob
 from imagetune.jobs.states import UNFINISHED
@@ -121,8 +121,11 @@ class Budgets:
     @staticmethod
     def _used(user_id: int, now: datetime) -> ColumnElement[int]:
         delivered = (
-            select(func.coalesce(func.sum(Usage.output_pixels), 0))
-            .where(Usage.user_id == user_id, Usage.day >= month_start(now.astimezone(UTC).date()))
+            select(func.coalesce(func.sum(UsageDay.output_pixels), 0))
+            .where(
+                UsageDay.user_id == user_id,
+                UsageDay.day >= month_start(now.astimezone(UTC).date()),
+            )
             .scalar_subquery()
         )
         reserved = (

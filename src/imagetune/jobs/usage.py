@@ -7,6 +7,12 @@ guard, so it has one row, also when it was retried or its result reused; the row
 primary key is the job id besides). The rows have no foreign key to jobs and nothing
 deletes them: they outlive the retention purge.
 
+The same observer adds each row into its day's totals (``usage_days``: per day, user,
+model and scale), which is what reports and budgets read: a month of a million jobs is a
+few thousand totals, so a report costs milliseconds, not a scan of the month's rows
+(bench/usage.py). Totals are updated in key order, so two transactions finishing jobs of
+the same keys wait for each other instead of deadlocking.
+
 What a row counts (where the issue left it open, these are the project's choices):
 
 - ``input_pixels``: the original's width x height, for every job;
@@ -25,10 +31,11 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, case, func, insert, select
+from sqlalchemy import BigInteger, Connection, Row, cast, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from imagetune.db.models import Job, Usage, User
+from imagetune.db.models import Job, Usage, UsageDay, User
 from imagetune.jobs.models import JobOptions, JobState
 from imagetune.jobs.states import Change, Transition
 
@@ -58,7 +65,7 @@ class UsageRecorder:
         finished = [t.job_id for t in transitions if t.change in (Change.SUCCEEDED, Change.FAILED)]
         if not finished:
             return
-        jobs = session.execute(
+        found = session.execute(
             select(
                 Job.id,
                 Job.user_id,
@@ -71,10 +78,49 @@ class UsageRecorder:
                 Job.output_pixels,
             ).where(Job.id.in_(finished))
         ).all()
-        session.execute(insert(Usage), [_row(job) for job in jobs])
+        rows = [_row(job) for job in found]
+        session.execute(insert(Usage), rows)
+        _add_to_days(session, rows)
 
 
-def _row(job: Row[Any]) -> dict[str, object]:
+COUNTERS = (
+    "jobs",
+    "succeeded",
+    "failed",
+    "reused",
+    "input_pixels",
+    "output_pixels",
+    "processing_ms",
+)
+
+
+def _add_to_days(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    totals: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["day"], row["user_id"], row["model"], row["scale"])
+        total = totals.setdefault(
+            key,
+            {"day": key[0], "user_id": key[1], "model": key[2], "scale": key[3]}
+            | dict.fromkeys(COUNTERS, 0),
+        )
+        total["jobs"] += 1
+        total[row["outcome"]] += 1
+        for counter in ("input_pixels", "output_pixels", "processing_ms"):
+            total[counter] += row[counter]
+    upsert = (
+        postgresql.insert(UsageDay)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(UsageDay)
+    )
+    statement = upsert.on_conflict_do_update(
+        index_elements=["day", "user_id", "model", "scale"],
+        set_={name: getattr(UsageDay, name) + upsert.excluded[name] for name in COUNTERS},
+    )
+    for key in sorted(totals):
+        session.execute(statement, totals[key])
+
+
+def _row(job: Row[Any]) -> dict[str, Any]:
     assert job.finished_at is not None  # read in the transaction that finished it
     if job.state != JobState.SUCCEEDED.value:
         outcome = Outcome.FAILED
@@ -195,15 +241,11 @@ class UsageRow:
 
 
 _GROUP_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
-    "day": Usage.day,
-    "user": Usage.user_id,
-    "model": Usage.model,
-    "scale": Usage.scale,
+    "day": UsageDay.day,
+    "user": UsageDay.user_id,
+    "model": UsageDay.model,
+    "scale": UsageDay.scale,
 }
-
-
-def _count(outcome: Outcome) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((Usage.outcome == outcome.value, 1), else_=0)), 0)
 
 
 def usage_rows(connection: Connection, query: UsageQuery) -> list[UsageRow]:
@@ -211,47 +253,46 @@ def usage_rows(connection: Connection, query: UsageQuery) -> list[UsageRow]:
     without groups, one row of totals (zeros when nothing finished)."""
     groups = [name for name in GROUPS if name in query.group_by]
     keys = [_GROUP_COLUMNS[name] for name in groups]
-    statement = (
-        select(
+    if len(groups) == len(GROUPS):
+        # Grouped by the whole primary key: the totals as they are, in the key's order.
+        statement = select(*keys, *(getattr(UsageDay, name) for name in COUNTERS))
+    else:
+        statement = select(
             *keys,
-            func.count(),
-            _count(Outcome.SUCCEEDED),
-            _count(Outcome.FAILED),
-            _count(Outcome.REUSED),
-            func.coalesce(func.sum(Usage.input_pixels), 0),
-            func.coalesce(func.sum(Usage.output_pixels), 0),
-            func.coalesce(func.sum(Usage.processing_ms), 0),
-        )
-        .where(Usage.day >= query.since, Usage.day <= query.until)
-        .group_by(*keys)
-        .order_by(*keys)
+            # As integers: PostgreSQL sums BIGINT as NUMERIC, a Decimal per value here.
+            *(
+                cast(func.coalesce(func.sum(getattr(UsageDay, name)), 0), BigInteger)
+                for name in COUNTERS
+            ),
+        ).group_by(*keys)
+    statement = statement.where(UsageDay.day >= query.since, UsageDay.day <= query.until).order_by(
+        *keys
     )
     if query.user_ids is not None:
-        statement = statement.where(Usage.user_id.in_(list(query.user_ids)))
+        statement = statement.where(UsageDay.user_id.in_(list(query.user_ids)))
     found = connection.execute(statement).all()
     names: dict[int, str] = {}
     if "user" in groups:
-        # Names apart: a join would cost every one of a month's rows; ids are few.
+        # Names apart: the report's own statement stays on one table.
         ids = {row[groups.index("user")] for row in found}
         names = dict(connection.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
-    rows = []
-    for row in found:
-        grouped: dict[str, Any] = dict(zip(groups, row[: len(groups)], strict=True))
-        jobs, succeeded, failed, reused, inputs, outputs, ms = (int(v) for v in row[len(groups) :])
-        user_id = grouped.get("user")
-        rows.append(
-            UsageRow(
-                jobs,
-                succeeded,
-                failed,
-                reused,
-                inputs,
-                outputs,
-                ms,
-                day=grouped.get("day"),
-                user=None if user_id is None else names.get(user_id, str(user_id)),
-                model=grouped.get("model"),
-                scale=grouped.get("scale"),
-            )
+    # The finest report is tens of thousands of rows: plain positions, nothing per field.
+    where = {name: groups.index(name) if name in groups else None for name in GROUPS}
+    day, user, model, scale = (where[name] for name in GROUPS)
+    n = len(groups)
+    return [
+        UsageRow(
+            row[n],
+            row[n + 1],
+            row[n + 2],
+            row[n + 3],
+            row[n + 4],
+            row[n + 5],
+            row[n + 6],
+            day=None if day is None else row[day],
+            user=None if user is None else names.get(row[user], str(row[user])),
+            model=None if model is None else row[model],
+            scale=None if scale is None else row[scale],
         )
-    return rows
+        for row in found
+    ]

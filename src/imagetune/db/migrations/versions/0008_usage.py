@@ -1,4 +1,4 @@
-"""usage accounting: a row per finished job, monthly budgets, jobs' sizes, keys' last use
+"""usage: a row per finished job, daily totals, budgets, jobs' sizes, keys' last use
 
 Revision ID: 0008
 Revises: 0007
@@ -31,10 +31,23 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("job_id"),
     )
-    op.create_index("ix_usage_day", "usage", ["day"])
-    op.create_index(
-        "ix_usage_user_day", "usage", ["user_id", "day"], postgresql_include=["output_pixels"]
+    op.create_table(
+        "usage_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("model", sa.String(length=32), nullable=False),
+        sa.Column("scale", sa.String(length=8), nullable=False),
+        sa.Column("jobs", sa.Integer(), nullable=False),
+        sa.Column("succeeded", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("reused", sa.Integer(), nullable=False),
+        sa.Column("input_pixels", sa.BigInteger(), nullable=False),
+        sa.Column("output_pixels", sa.BigInteger(), nullable=False),
+        sa.Column("processing_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("day", "user_id", "model", "scale"),
     )
+    op.create_index("ix_usage_days_user_day", "usage_days", ["user_id", "day"])
     op.create_table(
         "budgets",
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -57,6 +70,6 @@ def downgrade() -> None:
         batch_op.drop_column("output_pixels")
         batch_op.drop_column("input_pixels")
     op.drop_table("budgets")
-    op.drop_index("ix_usage_user_day", table_name="usage")
-    op.drop_index("ix_usage_day", table_name="usage")
+    op.drop_index("ix_usage_days_user_day", table_name="usage_days")
+    op.drop_table("usage_days")
     op.drop_table("usage")
