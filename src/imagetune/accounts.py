@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import ApiKey, User, utcnow
+from imagetune.clock import utcnow
+from imagetune.db.models import ApiKey, User
 from imagetune.errors import AccountError, InvalidApiKey, UserNotFound
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from imagetune.accounts import Accounts
-from imagetune.config import Settings
+from imagetune.cli.context import settings
 from imagetune.errors import AccountError
 from imagetune.jobs.budgets import MAX_MEGAPIXELS, Budgets
 from imagetune.jobs.usage import MEGAPIXEL, megapixels
@@ -24,16 +24,16 @@ out = Console()
 
 
 @contextmanager
-def open_accounts() -> Iterator[Accounts]:
-    with open_accounts_and_budgets() as (accounts, _):
+def open_accounts(ctx: typer.Context) -> Iterator[Accounts]:
+    with open_accounts_and_budgets(ctx) as (accounts, _):
         yield accounts
 
 
 @contextmanager
-def open_accounts_and_budgets() -> Iterator[tuple[Accounts, Budgets]]:
+def open_accounts_and_budgets(ctx: typer.Context) -> Iterator[tuple[Accounts, Budgets]]:
     from imagetune import wiring
 
-    database = wiring.database(Settings())
+    database = wiring.database(settings(ctx))
     try:
         yield Accounts(database.sessions), Budgets(database.sessions)
     except AccountError as e:
@@ -48,17 +48,17 @@ def _when(moment: datetime | None) -> str:
 
 
 @users.command("create")
-def users_create(name: str) -> None:
+def users_create(ctx: typer.Context, name: str) -> None:
     """Create a user."""
-    with open_accounts() as accounts:
+    with open_accounts(ctx) as accounts:
         user = accounts.create_user(name)
     out.print(f"created user {user.name}", highlight=False)
 
 
 @users.command("list")
-def users_list() -> None:
+def users_list(ctx: typer.Context) -> None:
     """List active users, with their monthly output-megapixel budget."""
-    with open_accounts_and_budgets() as (accounts, budgets):
+    with open_accounts_and_budgets(ctx) as (accounts, budgets):
         rows = accounts.list_users()
         limits = budgets.all()
     table = Table("name", "created", "active keys", "monthly megapixels")
@@ -75,6 +75,7 @@ def users_list() -> None:
 
 @users.command("budget")
 def users_budget(
+    ctx: typer.Context,
     name: str,
     monthly_megapixels: Annotated[
         float | None,
@@ -86,7 +87,7 @@ def users_budget(
     (--none). Past it, submissions answer 429 until the month turns."""
     if (monthly_megapixels is None) == (not none):
         raise typer.BadParameter("give either --monthly-megapixels N or --none")
-    with open_accounts_and_budgets() as (accounts, budgets):
+    with open_accounts_and_budgets(ctx) as (accounts, budgets):
         user_id = accounts.user_id(name)
         pixels = None if none else round((monthly_megapixels or 0) * MEGAPIXEL)
         budgets.set(user_id, pixels)
@@ -99,26 +100,26 @@ def users_budget(
 
 
 @users.command("delete")
-def users_delete(name: str) -> None:
+def users_delete(ctx: typer.Context, name: str) -> None:
     """Delete a user: their keys then answer 404 "Not Found User"."""
-    with open_accounts() as accounts:
+    with open_accounts(ctx) as accounts:
         accounts.delete_user(name)
     out.print(f"deleted user {name}", highlight=False)
 
 
 @keys.command("create")
-def keys_create(user: str) -> None:
+def keys_create(ctx: typer.Context, user: str) -> None:
     """Create an API key for USER. It is shown once, as the last line."""
-    with open_accounts() as accounts:
+    with open_accounts(ctx) as accounts:
         created = accounts.create_key(user)
     out.print(f"created key {created.prefix}… for {created.user}; store it now:", highlight=False)
     typer.echo(created.key)
 
 
 @keys.command("list")
-def keys_list(user: str) -> None:
+def keys_list(ctx: typer.Context, user: str) -> None:
     """List a user's keys (by display prefix)."""
-    with open_accounts() as accounts:
+    with open_accounts(ctx) as accounts:
         rows = accounts.list_keys(user)
     table = Table("prefix", "created", "last used", "revoked")
     for key in rows:
@@ -129,8 +130,8 @@ def keys_list(user: str) -> None:
 
 
 @keys.command("revoke")
-def keys_revoke(key_or_prefix: str) -> None:
+def keys_revoke(ctx: typer.Context, key_or_prefix: str) -> None:
     """Revoke a key, given whole or by its display prefix."""
-    with open_accounts() as accounts:
+    with open_accounts(ctx) as accounts:
         prefix = accounts.revoke_key(key_or_prefix)
     out.print(f"revoked key {prefix}…", highlight=False)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from imagetune.config import Settings
+from imagetune.cli.context import settings
 from imagetune.jobs.usage import GROUPS, InvalidQuery, make_query, usage_rows
 
 OPTIONS = {"group_by": "--by", "until": "--until"}
@@ -39,6 +39,7 @@ def _day(value: str | None, option: str) -> date | None:
 
 
 def usage(
+    ctx: typer.Context,
     user: Annotated[str | None, typer.Option(help="Only this user (deleted ones too).")] = None,
     since: Annotated[
         str | None, typer.Option(help="First day, YYYY-MM-DD (UTC) [default: this month's 1st]")
@@ -61,7 +62,7 @@ def usage(
         query = make_query(_day(since, "--since"), _day(until, "--until"), by)
     except InvalidQuery as e:
         raise typer.BadParameter(str(e), param_hint=OPTIONS[e.field]) from None
-    database = wiring.database(Settings())
+    database = wiring.database(settings(ctx))
     try:
         if user is not None:
             user_ids = Accounts(database.sessions).user_ids_named(user)

@@ -18,14 +18,14 @@ up is refused without sending the file; it may let through what ``charge`` then 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import Budget, Job, UsageDay, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import Budget, Job, UsageDay
 from imagetune.errors import TryLater
 from imagetune.jobs.models import NewJob
 from imagetune.jobs.states import UNFINISHED
@@ -59,9 +59,7 @@ class BudgetState:
 
 
 class Budgets:
-    def __init__(
-        self, sessions: sessionmaker[Session], now: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], now: Clock = utcnow) -> None:
         self._sessions = sessions
         self._now = now
 
@@ -74,7 +72,7 @@ class Budgets:
                     Budget(
                         user_id=user_id,
                         monthly_output_pixels=monthly_output_pixels,
-                        updated_at=utcnow(),
+                        updated_at=self._now(),
                     )
                 )
 
