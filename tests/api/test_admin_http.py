@@ -19,6 +19,8 @@ from imagetune.jobs.usage import seconds_to_next_month
 from tests.cli.test_accounts_cli import imagetune
 from tests.support import ApiClient, ServerProcess, make_image
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "admin-token-for-tests-0123456789"
 IMAGE = (64, 48)
 """Its 1K result is 1024 x 768: 0.786432 output megapixels."""

@@ -6,11 +6,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from imagetune.jobs.models import Scale
 from tests.api.test_admin_http import IMAGE, TOKEN, wait_refused
 from tests.conftest import ServerFactory
 from tests.databases import fresh_postgres_database
 from tests.support import ApiClient, make_image
+
+pytestmark = pytest.mark.slow
 
 FITTING = 3
 """Jobs that fit the budget below; the fourth would overrun it."""
