@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
-from imagetune.api import health, public
+from imagetune.api import health, public, usage
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import files_router
@@ -32,6 +32,7 @@ from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
 from imagetune.hosting.worker_process import ProcessorFactory
+from imagetune.jobs.budgets import Budgets
 from imagetune.jobs.idempotency import IdempotencyKeys
 from imagetune.storage.base import Storage
 
@@ -91,6 +92,7 @@ def create_app(
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
             accounts = Accounts(database.sessions)
+            budgets = Budgets(database.sessions, clock)
             outbox = wiring.webhook_outbox(database, clock)
             polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
             stack.callback(polls.close)
@@ -101,6 +103,7 @@ def create_app(
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,
+                budgets=budgets,
             )
             submissions = Submissions(
                 jobs.store,
@@ -124,6 +127,9 @@ def create_app(
                 workers=pool,
                 metrics_registry=wiring.metrics_registry(settings, database),
                 metrics_token=metrics_token.get_secret_value() if metrics_token else None,
+                accounts=accounts,
+                budgets=budgets,
+                admin_token=settings.admin_token,
             )
             base = settings.resolved_public_url()
             playground = f", playground: {base}/" if settings.playground else ""
@@ -164,6 +170,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
+    app.include_router(usage.router)
+    if settings.admin_token:
+        from imagetune.api import admin
+
+        app.include_router(admin.router)
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)

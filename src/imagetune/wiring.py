@@ -18,10 +18,12 @@ from imagetune.config import Settings
 from imagetune.db.database import Database, open_database
 from imagetune.engine.base import Processor
 from imagetune.engine.pipeline import EngineConfig, Upscaler
+from imagetune.jobs.budgets import Budgets
 from imagetune.jobs.embedded import EmbeddedQueue
 from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.states import JobStates
 from imagetune.jobs.store import JobStore
+from imagetune.jobs.usage import UsageRecorder
 from imagetune.signing import UrlSigner, load_or_create_secret
 from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
@@ -67,9 +69,12 @@ def jobs(settings: Settings, db: Database, clock: Clock = utcnow) -> Jobs:
 
         states.observe(JobMetrics(db.sessions))
     queue = job_queue(settings, db, states)
-    # Every process that changes job state writes the webhook outbox in the same transaction.
+    # Every process that changes job state writes the webhook outbox and the usage rows
+    # in the same transaction.
     states.observe(webhook_outbox(db, clock))
-    return Jobs(db, states, JobStore(states, queue.dispatch), queue)
+    states.observe(UsageRecorder())
+    store = JobStore(states, queue.dispatch, admit=Budgets(db.sessions, clock).charge)
+    return Jobs(db, states, store, queue)
 
 
 def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from imagetune.engine.decode import apply_orientation, check_decodable, decode
+from imagetune.engine.decode import Checked, apply_orientation, check_decodable, decode
 from imagetune.engine.errors import UndecodableImage
 from imagetune.errors import invalid_image
 from tests.support import make_image
@@ -94,4 +94,4 @@ def test_array_orientation_matches_pillow(orientation: int) -> None:
 
 
 def test_check_decodable_names_the_format() -> None:
-    assert check_decodable(make_image(fmt="WEBP")) == "WEBP"
+    assert check_decodable(make_image((40, 30), fmt="WEBP")) == Checked("WEBP", 40, 30)

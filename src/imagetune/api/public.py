@@ -52,7 +52,10 @@ submissions = APIRouter(
         },
         400: {"description": "Invalid image file, or a malformed multipart body"},
         413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
-        429: {"description": "Rate limit, unfinished-job cap or queue full (see Retry-After)"},
+        429: {
+            "description": "Rate limit, unfinished-job cap, queue full or monthly budget "
+            "exceeded (see Retry-After)"
+        },
     },
 )
 def upscale(

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
+from pydantic import SecretStr
 
+from imagetune.accounts import Accounts
 from imagetune.api.keycache import KeyCache
 from imagetune.api.polling import Polls
 from imagetune.api.submissions import Submissions
 from imagetune.db.database import Database
+from imagetune.jobs.budgets import Budgets
 from imagetune.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -44,6 +47,11 @@ class Services:
     metrics_registry: CollectorRegistry | None
     """What GET /metrics exports; None with IMAGETUNE_METRICS=0."""
     metrics_token: str | None
+    accounts: Accounts
+    """Users and keys, for the admin API (api/admin.py)."""
+    budgets: Budgets
+    admin_token: SecretStr | None
+    """IMAGETUNE_ADMIN_TOKEN; the admin API is mounted only when it is set."""
 
 
 def services(request: Request) -> Services:

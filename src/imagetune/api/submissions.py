@@ -97,39 +97,42 @@ class Submissions:
         if (replayed := claim.replayed()) is not None:
             return Submitted(replayed, replayed=True)
         job_id = uuid.uuid4()
-        job = NewJob(
-            id=job_id,
-            user_id=user_id,
-            scale=submission.scale,
-            original_key=f"originals/{job_id}",
-            options=submission.options,
-            request_id=logs.request_id.get(),
-            webhook_url=hook.url if hook else None,
-            webhook_events=hook.events if hook else "",
-            fingerprint=fingerprint(upload_digest, submission.scale, submission.options),
-        )
+        original_key = f"originals/{job_id}"
         # Refuse what a worker could not decode (in an isolated process: a hostile file must
         # not hurt the API). The original is written to storage meanwhile, the decode and
         # the write's fsync overlapping.
         inspection = self._inspector.start(data)
         try:
-            self._storage.write(job.original_key, data)
+            self._storage.write(original_key, data)
         except BaseException:
             # The inspector process is free again only once its answer is collected.
             with contextlib.suppress(Exception):
                 inspection.result()
             raise
         try:
-            inspection.result()
+            checked = inspection.result()
+            job = NewJob(
+                id=job_id,
+                user_id=user_id,
+                scale=submission.scale,
+                original_key=original_key,
+                options=submission.options,
+                request_id=logs.request_id.get(),
+                webhook_url=hook.url if hook else None,
+                webhook_events=hook.events if hook else "",
+                fingerprint=fingerprint(upload_digest, submission.scale, submission.options),
+                input_pixels=checked.pixels,
+                output_pixels=submission.scale.output_pixels(checked.width, checked.height),
+            )
             outcome = claim.create(self._record, job)
         except BaseException:
-            self._storage.delete(job.original_key)  # refused, or no job was recorded
+            self._storage.delete(original_key)  # refused, or no job was recorded
             raise
         if isinstance(outcome, uuid.UUID):  # a concurrent request with the same key came first
-            self._storage.delete(job.original_key)
+            self._storage.delete(original_key)
             return Submitted(outcome, replayed=True)
         if outcome:  # reused: the job uses the earlier request's original
-            self._storage.delete(job.original_key)
+            self._storage.delete(original_key)
         return Submitted(job_id)
 
     def _record(self, job: NewJob) -> bool:

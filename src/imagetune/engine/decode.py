@@ -96,15 +96,30 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     )
 
 
-def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
-    """The format of ``data`` once its first frame has decoded; UndecodableImage otherwise.
+@dataclass(frozen=True)
+class Checked:
+    """What checking an upload found."""
+
+    format: str
+    width: int
+    height: int
+    """As stored, before EXIF orientation: the area is the same either way."""
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Checked:
+    """The format and size of ``data`` once its first frame has decoded;
+    UndecodableImage otherwise.
 
     The pixels are decoded and dropped: a truncated file is refused here, at upload,
     without the conversions a worker does later.
     """
     with _undecodable_errors() as seen:
-        _load(data, seen, max_pixels)
-    return seen["format"]
+        width, height = _load(data, seen, max_pixels).size
+    return Checked(seen["format"], width, height)
 
 
 def _load(data: bytes, seen: dict[str, str], max_pixels: int) -> Image.Image:

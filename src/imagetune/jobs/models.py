@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat, ProcessRequest
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
+from imagetune.engine.sizing import target_size
 
 
 class Scale(StrEnum):
@@ -25,6 +26,11 @@ class Scale(StrEnum):
     @property
     def pixels(self) -> int:
         return {"1K": 1024, "2K": 2048, "4K": 4096}[self.value]
+
+    def output_pixels(self, width: int, height: int) -> int:
+        """The area of the result of a ``width`` x ``height`` original."""
+        out_width, out_height = target_size(width, height, self.pixels)
+        return out_width * out_height
 
 
 class PublicStatus(StrEnum):
@@ -102,6 +108,9 @@ class NewJob:
     webhook_events: str = ""
     fingerprint: str | None = None
     """Of the request, for result reuse (imagetune.jobs.reuse)."""
+    input_pixels: int | None = None
+    output_pixels: int | None = None
+    """The original's and the result's width x height (imagetune.jobs.usage)."""
 
 
 @dataclass(frozen=True)
