@@ -13,14 +13,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.db.database import Database, open_database
 from imagetune.engine.base import Processor
 from imagetune.engine.pipeline import EngineConfig, Upscaler
+from imagetune.jobs.budgets import Budgets
 from imagetune.jobs.embedded import EmbeddedQueue
 from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.states import JobStates
 from imagetune.jobs.store import JobStore
+from imagetune.jobs.usage import UsageRecorder
 from imagetune.signing import UrlSigner, load_or_create_secret
 from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
@@ -54,20 +57,24 @@ class Jobs:
         self.database.close()
 
 
-def jobs(settings: Settings, db: Database) -> Jobs:
+def jobs(settings: Settings, db: Database, clock: Clock = utcnow) -> Jobs:
     states = JobStates(
         db.sessions,
         retention=timedelta(seconds=settings.retention_seconds),
         max_attempts=settings.max_attempts,
+        clock=clock,
     )
     if settings.metrics:
         from imagetune.metrics.jobs import JobMetrics
 
         states.observe(JobMetrics(db.sessions))
     queue = job_queue(settings, db, states)
-    # Every process that changes job state writes the webhook outbox in the same transaction.
-    states.observe(webhook_outbox(db))
-    return Jobs(db, states, JobStore(states, queue.dispatch), queue)
+    # Every process that changes job state writes the webhook outbox and the usage rows
+    # in the same transaction.
+    states.observe(webhook_outbox(db, clock))
+    states.observe(UsageRecorder())
+    store = JobStore(states, queue.dispatch, admit=Budgets(db.sessions, clock).charge)
+    return Jobs(db, states, store, queue)
 
 
 def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:
@@ -85,13 +92,13 @@ def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:
     return EmbeddedQueue(states, poll_interval=settings.worker_poll_interval)
 
 
-def webhook_outbox(db: Database) -> Outbox:
+def webhook_outbox(db: Database, clock: Clock = utcnow) -> Outbox:
     """The webhook outbox; on PostgreSQL each message is also a Procrastinate task."""
     if db.dialect == "postgresql":
         from imagetune.webhooks.fleet import WebhookTasks
 
-        return Outbox(db.sessions, WebhookTasks())
-    return Outbox(db.sessions)
+        return Outbox(db.sessions, WebhookTasks(), clock)
+    return Outbox(db.sessions, clock=clock)
 
 
 def webhook_policy(settings: Settings) -> Policy:
@@ -107,8 +114,8 @@ def webhook_sender(settings: Settings) -> Sender:
     )
 
 
-def local_storage(settings: Settings, files_route: str) -> LocalStorage:
-    """Files under the data directory, served by the API under ``files_route``."""
+def local_storage(settings: Settings, clock: Clock = utcnow) -> LocalStorage:
+    """Files under the data directory, served by the API (imagetune.api.files)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = (
         settings.secret_key.get_secret_value().encode()
@@ -119,7 +126,7 @@ def local_storage(settings: Settings, files_route: str) -> LocalStorage:
         settings.data_dir / "files",
         signer=UrlSigner(secret),
         public_url=settings.resolved_public_url(),
-        route=files_route,
+        clock=clock,
     )
 
 
@@ -141,9 +148,7 @@ def storage(settings: Settings) -> Storage:
     """For processes that only read and write objects (workers): any configured store."""
     if settings.storage_url:
         return object_storage(settings)
-    from imagetune.api.files import FILES_ROUTE
-
-    return local_storage(settings, FILES_ROUTE)
+    return local_storage(settings)
 
 
 def processor(settings: Settings) -> Processor:
