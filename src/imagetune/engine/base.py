@@ -27,8 +27,16 @@ class Device(StrEnum):
 
 class OutputFormat(StrEnum):
     PNG = "png"
+    """APNG for an animated original."""
     JPEG = "jpeg"
     WEBP = "webp"
+    AVIF = "avif"
+    GIF = "gif"
+
+    @property
+    def animates(self) -> bool:
+        """Whether the format holds an animation (the others take stills only)."""
+        return self in (OutputFormat.PNG, OutputFormat.WEBP, OutputFormat.GIF)
 
 
 DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
