@@ -79,6 +79,7 @@ def create_app(
                 memory_mb=settings.inspector_memory_mb,
                 timeout=settings.inspector_timeout,
                 max_pixels=settings.max_source_pixels,
+                max_frames=settings.max_animation_frames,
             )
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from imagetune.engine.animation import DEFAULT_MAX_OUTPUT_PIXELS
 from imagetune.engine.base import Device
-from imagetune.engine.decode import DEFAULT_MAX_PIXELS
+from imagetune.engine.decode import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
 from imagetune.engine.pipeline import TILE_MEMORY_MB
 
 
@@ -192,7 +193,19 @@ class Settings(BaseSettings):
     max_source_pixels: int = Field(
         default=DEFAULT_MAX_PIXELS,
         gt=0,
-        description="Largest original (width x height), checked from the header before decoding.",
+        description="Largest original (width x height; an animation: all frames together), "
+        "checked from the header before decoding.",
+    )
+    max_animation_frames: int = Field(
+        default=DEFAULT_MAX_FRAMES,
+        gt=0,
+        description="Most frames an animated original may have; more: 400 at upload.",
+    )
+    max_animation_output_pixels: int = Field(
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        gt=0,
+        description="Most result pixels of an animation, all frames together (a worker holds "
+        "them all, ~4 bytes each); more: 413 at upload.",
     )
 
     webhook_allow_private: bool = Field(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from imagetune.engine.errors import OutOfMemory, TimedOut
+from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, OutOfMemory, TimedOut
 
 
 class ImagetuneError(Exception):
@@ -70,6 +70,12 @@ class UploadTooLarge(ImagetuneError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"Upload too large: the limit is {limit} bytes")
+
+
+class OutputTooLarge(ImagetuneError):
+    """The request would make a result past a size limit (an animation's frames)."""
+
+    status_code = 413
 
 
 class TryLater(ImagetuneError):
@@ -132,6 +138,9 @@ JOB_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], str]], 
     (OutOfMemory, lambda _: OUT_OF_MEMORY),
     (MemoryError, lambda _: OUT_OF_MEMORY),
     (TimedOut, _deadline),
+    # Refused at upload; a job gets here only if the limits changed since.
+    (CannotAnimate, str),
+    (AnimationTooLarge, str),
 )
 """Exception type -> the job's public ``error``, first match wins. Anything not listed is a
 fault of ours, not of the image: the client gets PROCESSING_FAILED, the log the cause."""

@@ -157,6 +157,8 @@ def processor(settings: Settings) -> Processor:
             tile=settings.engine_tile,
             tile_memory_mb=settings.engine_tile_memory_mb,
             max_pixels=settings.max_source_pixels,
+            max_frames=settings.max_animation_frames,
+            max_output_pixels=settings.max_animation_output_pixels,
         )
     )
 

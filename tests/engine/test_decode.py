@@ -92,4 +92,4 @@ def test_array_orientation_matches_pillow(orientation: int) -> None:
 
 
 def test_check_decodable_names_the_format() -> None:
-    assert check_decodable(make_image(fmt="WEBP")) == "WEBP"
+    assert check_decodable(make_image(fmt="WEBP")).format == "WEBP"

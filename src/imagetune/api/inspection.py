@@ -26,8 +26,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from imagetune.engine.decode import check_decodable
-from imagetune.errors import InvalidImage
+from fastapi.exceptions import RequestValidationError
+
+from imagetune.engine.animation import check_output
+from imagetune.engine.base import OutputFormat
+from imagetune.engine.decode import DEFAULT_MAX_FRAMES, ImageInfo, check_decodable
+from imagetune.engine.errors import AnimationTooLarge, CannotAnimate
+from imagetune.errors import InvalidImage, OutputTooLarge
 from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
@@ -39,9 +44,11 @@ PIPE_BYTES = 1 << 20
 """Linux's default ceiling for an unprivileged pipe (/proc/sys/fs/pipe-max-size)."""
 
 
-def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int) -> None:
-    """An inspector process: decode each upload that arrives, answer its format or the
-    InvalidImage. Anything else (MemoryError past the address-space cap) ends the
+def _serve(
+    uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int, max_frames: int
+) -> None:
+    """An inspector process: decode each upload that arrives, answer what it is
+    (ImageInfo) or the InvalidImage. Anything else (MemoryError past the address-space cap) ends the
     process after saying so: it is replaced."""
     set_process_name(INSPECTOR_PROCESS_NAME)
     limit_address_space(memory_mb)
@@ -51,7 +58,7 @@ def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels:
         except EOFError:  # the API process closed its end
             return
         try:
-            answers.send(check_decodable(data, max_pixels))
+            answers.send(check_decodable(data, max_pixels, max_frames))
         except InvalidImage as e:
             answers.send(e)
         except BaseException:
@@ -79,11 +86,20 @@ class _Process:
 
 
 class Inspector:
-    def __init__(self, *, processes: int, memory_mb: int, timeout: float, max_pixels: int) -> None:
+    def __init__(
+        self,
+        *,
+        processes: int,
+        memory_mb: int,
+        timeout: float,
+        max_pixels: int,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+    ) -> None:
         self._processes = processes
         self._memory_mb = memory_mb
         self._timeout = timeout
         self._max_pixels = max_pixels
+        self._max_frames = max_frames
         self._context = multiprocessing.get_context("spawn")
         self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
         self._all: list[_Process] = []
@@ -103,7 +119,7 @@ class Inspector:
                 fcntl.fcntl(upload_in.fileno(), set_size, PIPE_BYTES)
         process = self._context.Process(
             target=_serve,
-            args=(upload_out, answer_in, self._memory_mb, self._max_pixels),
+            args=(upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
             name=INSPECTOR_PROCESS_NAME,
             daemon=True,
         )
@@ -121,8 +137,8 @@ class Inspector:
             with contextlib.suppress(InvalidImage):  # an empty upload is refused, as it should
                 inspection.result()
 
-    def check(self, data: bytes) -> str:
-        """The image format; InvalidImage when it does not decode within the limits."""
+    def check(self, data: bytes) -> ImageInfo:
+        """What the image is; InvalidImage when it does not decode within the limits."""
         return self.start(data).result()
 
     def start(self, data: bytes) -> Inspection:
@@ -140,7 +156,7 @@ class Inspector:
             self._replace(child, "died", kill=False)
         return inspection
 
-    def _answer(self, inspection: Inspection) -> str:
+    def _answer(self, inspection: Inspection) -> ImageInfo:
         child = inspection.child
         left = max(0.0, inspection.deadline - time.monotonic())
         try:
@@ -158,8 +174,8 @@ class Inspector:
         self._idle.put(child)
         if isinstance(answer, InvalidImage):
             raise answer
-        fmt: str = answer
-        return fmt
+        info: ImageInfo = answer
+        return info
 
     def _replace(self, broken: _Process, why: str, *, kill: bool) -> None:
         log.warning("an upload inspector %s; replacing it", why)
@@ -189,10 +205,10 @@ class Inspection:
     deadline: float
     """time.monotonic() by which the decoder must have answered."""
     failed: InvalidImage | None = None
-    answered: str | None = None
+    answered: ImageInfo | None = None
 
-    def result(self) -> str:
-        """The image format; InvalidImage when it does not decode within the limits.
+    def result(self) -> ImageInfo:
+        """What the image is; InvalidImage when it does not decode within the limits.
         Asked again, the same answer."""
         if self.failed is None and self.answered is None:
             try:
@@ -203,3 +219,18 @@ class Inspection:
             raise self.failed
         assert self.answered is not None
         return self.answered
+
+
+def check_request(
+    info: ImageInfo, long_side: int, output_format: OutputFormat, max_output_pixels: int
+) -> None:
+    """Refuse, before a job is queued, what the engine would refuse for this image: an
+    animation into a still-only format (422, on the ``output_format`` field) or past the
+    animation's output pixels (413)."""
+    try:
+        check_output(info, long_side, output_format, max_output_pixels)
+    except CannotAnimate as e:
+        field = {"type": "value_error", "loc": ("body", "output_format"), "msg": str(e)}
+        raise RequestValidationError([field | {"input": output_format.value}]) from None
+    except AnimationTooLarge as e:
+        raise OutputTooLarge(str(e)) from e

@@ -46,6 +46,9 @@ _CONVERSIONS = {
 }
 _DEEP_GRAY = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
+WEBP_ALPHA, WEBP_ANIMATION = 0x10, 0x02
+"""VP8X flags."""
+
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_FRAMES = 1000
 
@@ -165,7 +168,7 @@ def check_decodable(
 
 
 def _load(data: bytes, seen: dict[str, str], max_pixels: int, max_frames: int) -> Image.Image:
-    opened = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    opened = Image.open(io.BytesIO(with_webp_alpha_flag(data)), formats=SUPPORTED_FORMATS)
     seen["format"] = opened.format or seen["format"]
     # From the header, before a single pixel is decoded: a bomb never allocates.
     width, height = opened.size
@@ -191,6 +194,16 @@ def _load(data: bytes, seen: dict[str, str], max_pixels: int, max_frames: int) -
         opened.seek(0)
     opened.load()
     return opened
+
+
+def with_webp_alpha_flag(data: bytes) -> bytes:
+    """An animated WebP with VP8X's alpha flag set (anything else as it is). The
+    specification sets it when any frame has alpha, but libwebp's animation encoder (so
+    gif2webp, img2webp, Pillow) leaves it clear when only a later frame's sub-rectangle is
+    transparent, and Pillow then reads every frame without alpha."""
+    if data[8:16] != b"WEBPVP8X" or len(data) < 21 or not data[20] & WEBP_ANIMATION:
+        return data
+    return data[:20] + bytes([data[20] | WEBP_ALPHA]) + data[21:]
 
 
 def _frame_count(image: Image.Image) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from imagetune.engine.base import OutputFormat, ProcessedImage
-from imagetune.engine.decode import Pixels
+from imagetune.engine.decode import Pixels, with_webp_alpha_flag
 from imagetune.engine.metadata import (
     SourceMetadata,
     add_density_to_png,
@@ -118,7 +118,10 @@ def encode_animation(
     data = buffer.getvalue()
     if fmt is OutputFormat.PNG and dpi:
         data = add_density_to_png(data, dpi)
+    if fmt is OutputFormat.WEBP and channels in (2, 4):
+        data = with_webp_alpha_flag(data)
     return ProcessedImage(data, EXTENSIONS[fmt], width, height)
+
 
 
 def _image(pixels: Pixels) -> Image.Image:

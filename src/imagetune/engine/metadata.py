@@ -105,7 +105,8 @@ def read_density(image: Image.Image) -> tuple[float, float] | None:
     low, high = DENSITY_RANGE
     if not (low <= x_dpi <= high and low <= y_dpi <= high):
         return None
-    return round(x_dpi, 3), round(y_dpi, 3)
+    # To a tenth: pHYs counts pixels per metre, so 300 dpi reads back as 299.9994.
+    return round(x_dpi, 1), round(y_dpi, 1)
 
 
 def with_density(exif: bytes | None, dpi: tuple[float, float]) -> bytes:

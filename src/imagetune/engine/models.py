@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from imagetune.engine.compression import DENOISE_LEVELS, LOSSY_WEBP_LEVEL
 from imagetune.engine.networks import NETWORKS, NetworkKind, NetworkSpec
+
+DENOISE_USED = sorted({level for _, level in DENOISE_LEVELS} | {LOSSY_WEBP_LEVEL})
 
 
 class ModelName(StrEnum):
@@ -38,9 +41,10 @@ MODELS: dict[ModelName, ModelInfo] = {
     ModelName.PHOTO: ModelInfo(
         ModelName.PHOTO,
         NetworkKind.FAITHFUL,
-        "Faithful photo upscaling (SPAN); a JPEG or lossy WebP goes through a denoising "
-        "upscaler instead (waifu2x photo), which removes the compression artefacts. The default.",
-        ("span-x2", "span-x4", *(f"waifu2x-photo-x2-denoise{level}" for level in range(4))),
+        "Faithful photo upscaling (SPAN); a JPEG (up to quality 94) or lossy WebP goes "
+        "through a denoising upscaler instead (waifu2x photo, its noise level chosen from the "
+        "JPEG's quality), which removes the compression artefacts. The default.",
+        ("span-x2", "span-x4", *(f"waifu2x-photo-x2-denoise{level}" for level in DENOISE_USED)),
     ),
     ModelName.ENHANCE: ModelInfo(
         ModelName.ENHANCE,
