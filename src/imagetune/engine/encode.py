@@ -29,8 +29,11 @@ PNG_COMPRESS_LEVEL = 1
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
 AVIF_QUALITY = 80
-AVIF_SPEED = 8
-"""libavif's speed 0-10: PLACEHOLDER."""
+AVIF_SPEED = 10
+"""On a 4K photo result (bench/formats.py): quality 80 at speed 10 gave the same PSNR as
+at speed 8 (45.0 dB) in a third of the time and 9% more bytes: 41% of JPEG q92's size
+(at 47.9 dB), WebP q90's size at 1.4 dB more, and faster than WebP; about 7x JPEG's
+encode time. Speed 6 took twice speed 8 for 12% less."""
 GIF_ALPHA_THRESHOLD = 128
 """GIF transparency is all or nothing: alpha below this becomes transparent."""
 GIF_TRANSPARENT = 255
