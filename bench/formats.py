@@ -38,7 +38,7 @@ from imagetune.engine.encode import AVIF_QUALITY, AVIF_SPEED, encode
 from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import EngineConfig, Upscaler
 
-SMOKE = {"long_side": 256, "frames": 3, "threads": 1, "avif": "80:10", "model": "classic"}
+SMOKE = {"long_side": 128, "frames": 3, "threads": 1, "avif": "80:10", "model": "classic"}
 
 
 def best_of(repeat: int, work: Callable[[], object]) -> tuple[float, object]:

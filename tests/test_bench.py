@@ -66,6 +66,22 @@ def test_quality() -> None:
         ),
         rf"^  SPAN x4 \+ Lanczos x2 \(engine\) +{FIGURE}$",
         rf"^  x2\.5 clean +span-x2 \+ Lanczos: [+-]{FIGURE} dB",
+        rf"^\| 75 \| 7\d \|( [+-]{FIGURE} \|){{5}} (span|denoise\d) \| denoise2 \| [+-]{FIGURE} \|$",
+    )
+
+
+def test_formats() -> None:
+    output = run_smoke("formats.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/formats\.py --smoke$",
+        rf"^\| png \| fpng \| {FIGURE} ms \| {FIGURE} MB \| {FIGURE} dB \|$",
+        rf"^\| avif \| q80 speed 10 \(engine\) \| {FIGURE} ms \| {FIGURE} MB \| {FIGURE} dB \|$",
+        *(
+            rf"^\| {label} \(3 frames out\) \| 2 of 3 \| {FIGURE} s \| {FIGURE} s \| {FIGURE} s \|$"
+            for label in ("APNG", "webp", "gif")
+        ),
     )
 
 

@@ -7,7 +7,6 @@ animation's output pixels is in the hostile corpus, over HTTP).
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import httpx

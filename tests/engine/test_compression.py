@@ -35,7 +35,9 @@ def test_jpeg_quality_estimate(quality: int) -> None:
         ("PNG", {}, None),
     ],
 )
-def test_denoise_level_from_the_file(fmt: str, params: dict[str, object], level: int | None) -> None:
+def test_denoise_level_from_the_file(
+    fmt: str, params: dict[str, object], level: int | None
+) -> None:
     data = encoded(photo((64, 64)), fmt, **params)
     assert denoise_level(Image.open(io.BytesIO(data)), data) == level
 

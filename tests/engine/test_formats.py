@@ -217,7 +217,8 @@ def test_animation_upscaled_frame_by_frame(
 def test_frames_computed_once_and_progress_per_frame(upscaler: Upscaler) -> None:
     steps: list[tuple[int, int]] = []
     upscaler.process(
-        animated("GIF", transparent=False), ProcessRequest(48, ModelName.PHOTO),
+        animated("GIF", transparent=False),
+        ProcessRequest(48, ModelName.PHOTO),
         lambda done, total: steps.append((done, total)),
     )
     # SPAN, one tile per frame: three distinct frames (the fourth repeats the first).

@@ -126,7 +126,6 @@ def encode_animation(
     return ProcessedImage(data, EXTENSIONS[fmt], width, height)
 
 
-
 def _image(pixels: Pixels) -> Image.Image:
     channels = pixels.shape[2]
     image = Image.fromarray(_to_8bit(pixels)[:, :, 0] if channels == 1 else _to_8bit(pixels))
