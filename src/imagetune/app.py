@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
-from imagetune.api import health, public
+from imagetune.api import health, previews, public
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import FILES_ROUTE, files_router
@@ -144,6 +144,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
+    app.include_router(previews.router)
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)

@@ -124,3 +124,19 @@ def test_output_formats_listed_in_the_api_docs(
     for value in ("png", "jpeg", "webp", "avif", "gif"):
         assert f"'{value}'" in text
     assert "HEIC" in text
+
+
+def test_preview_of_an_original_the_browser_cannot_show(
+    shared_server: InProcessService, client_factory: ClientFactory
+) -> None:
+    http = client_factory(shared_server).http
+    response = http.post("/public/v1/preview", files={"image": ("a.heic", heic("rgba8"))})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"  # it has alpha
+    assert response.headers["x-image-size"] == "64x48"
+    assert open_image(response.content).size == (64, 48)
+    response = http.post("/public/v1/preview", files={"image": ("a.heic", heic("rgb8")[:300])})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Invalid image file")
+    anonymous = client_factory(shared_server, key="itk_not-a-key").http
+    assert anonymous.post("/public/v1/preview", files={"image": heic("rgb8")}).status_code == 401

@@ -32,6 +32,7 @@ from imagetune.engine.animation import check_output
 from imagetune.engine.base import OutputFormat
 from imagetune.engine.decode import DEFAULT_MAX_FRAMES, ImageInfo, check_decodable
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate
+from imagetune.engine.preview import preview
 from imagetune.errors import InvalidImage, OutputTooLarge
 from imagetune.processes import limit_address_space, set_process_name
 
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 INSPECTOR_PROCESS_NAME = "imagetune-insp"
 FAILED = "the decoder failed on this file"
+CHECK, PREVIEW = b"check", b"preview"
+"""What an inspector process is asked to do with the upload that follows."""
 PIPE_BYTES = 1 << 20
 """Linux's default ceiling for an unprivileged pipe (/proc/sys/fs/pipe-max-size)."""
 
@@ -48,17 +51,21 @@ def _serve(
     uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int, max_frames: int
 ) -> None:
     """An inspector process: decode each upload that arrives, answer what it is
-    (ImageInfo) or the InvalidImage. Anything else (MemoryError past the address-space cap) ends the
-    process after saying so: it is replaced."""
+    (ImageInfo), or a preview of it, or the InvalidImage. Anything else (MemoryError past
+    the address-space cap) ends the process after saying so: it is replaced."""
     set_process_name(INSPECTOR_PROCESS_NAME)
     limit_address_space(memory_mb)
     while True:
         try:
+            kind = uploads.recv_bytes()
             data = uploads.recv_bytes()
         except EOFError:  # the API process closed its end
             return
         try:
-            answers.send(check_decodable(data, max_pixels, max_frames))
+            if kind == PREVIEW:
+                answers.send(preview(data, max_pixels=max_pixels, max_frames=max_frames))
+            else:
+                answers.send(check_decodable(data, max_pixels, max_frames))
         except InvalidImage as e:
             answers.send(e)
         except BaseException:
@@ -141,7 +148,15 @@ class Inspector:
         """What the image is; InvalidImage when it does not decode within the limits."""
         return self.start(data).result()
 
-    def start(self, data: bytes) -> Inspection:
+    def preview(self, data: bytes) -> tuple[bytes, str, tuple[int, int]]:
+        """(A small JPEG or PNG of the image, its media type, the image's size), made in
+        an inspector process (the same isolation and limits as a check); InvalidImage as
+        ``check``."""
+        answer = self.start(data, PREVIEW).answer()
+        assert isinstance(answer, tuple)
+        return answer
+
+    def start(self, data: bytes, kind: bytes = CHECK) -> Inspection:
         """Starts checking ``data`` in an inspector process (waiting for a free one); the
         caller goes on with other work and collects the answer with ``result()``, which
         it must call, also on its own failures (the process is only then free again)."""
@@ -150,13 +165,14 @@ class Inspector:
         child = self._idle.get()
         inspection = Inspection(self, child, time.monotonic() + self._timeout)
         try:
+            child.uploads.send_bytes(kind)
             child.uploads.send_bytes(data)
         except OSError:  # it died since its last upload (killed from outside)
             inspection.failed = InvalidImage(FAILED)
             self._replace(child, "died", kill=False)
         return inspection
 
-    def _answer(self, inspection: Inspection) -> ImageInfo:
+    def _answer(self, inspection: Inspection) -> ImageInfo | tuple[bytes, str, tuple[int, int]]:
         child = inspection.child
         left = max(0.0, inspection.deadline - time.monotonic())
         try:
@@ -174,8 +190,8 @@ class Inspector:
         self._idle.put(child)
         if isinstance(answer, InvalidImage):
             raise answer
-        info: ImageInfo = answer
-        return info
+        done: ImageInfo | tuple[bytes, str, tuple[int, int]] = answer
+        return done
 
     def _replace(self, broken: _Process, why: str, *, kill: bool) -> None:
         log.warning("an upload inspector %s; replacing it", why)
@@ -205,11 +221,17 @@ class Inspection:
     deadline: float
     """time.monotonic() by which the decoder must have answered."""
     failed: InvalidImage | None = None
-    answered: ImageInfo | None = None
+    answered: ImageInfo | tuple[bytes, str, tuple[int, int]] | None = None
 
     def result(self) -> ImageInfo:
         """What the image is; InvalidImage when it does not decode within the limits.
         Asked again, the same answer."""
+        answer = self.answer()
+        assert isinstance(answer, ImageInfo)
+        return answer
+
+    def answer(self) -> ImageInfo | tuple[bytes, str, tuple[int, int]]:
+        """The process's answer, whatever was asked; InvalidImage as ``result``."""
         if self.failed is None and self.answered is None:
             try:
                 self.answered = self.inspector._answer(self)
