@@ -6,7 +6,6 @@ import logging
 import threading
 from datetime import datetime
 
-from imagetune.db.models import utcnow
 from imagetune.jobs.states import JobStates
 from imagetune.jobs.store import JobStore
 from imagetune.storage.base import Storage
@@ -14,12 +13,10 @@ from imagetune.storage.base import Storage
 log = logging.getLogger(__name__)
 
 
-def purge_expired(
-    jobs: JobStore, states: JobStates, storage: Storage, now: datetime | None = None
-) -> int:
+def purge_expired(jobs: JobStore, states: JobStates, storage: Storage, now: datetime) -> int:
     """Delete the files of every job expired by ``now``; how many jobs were purged."""
     purged = 0
-    while batch := jobs.expired(now or utcnow()):
+    while batch := jobs.expired(now):
         for job in batch:
             # Files shared with a job that reused this one's result stay for that job.
             if not jobs.shares_files(job):
@@ -53,7 +50,8 @@ class Purger:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                if purged := purge_expired(self._jobs, self._states, self._storage):
+                now = self._states.clock()
+                if purged := purge_expired(self._jobs, self._states, self._storage, now):
                     log.info("deleted the files of %d expired job(s)", purged)
             except Exception:  # a failed sweep is retried at the next interval
                 log.exception("purging expired files failed")

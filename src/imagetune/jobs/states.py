@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import Job, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import Job
 from imagetune.errors import interrupted
 from imagetune.jobs.models import JobOptions, JobRecord, JobState, NewJob, Scale
 
@@ -102,8 +103,11 @@ class JobStates:
         retention: timedelta,
         max_attempts: int,
         observers: Sequence[Observer] = (),
+        clock: Clock = utcnow,
     ) -> None:
         self.sessions = sessions
+        self.clock = clock
+        """Every timestamp a transition writes comes from here."""
         self.retention = retention
         self.max_attempts = max_attempts
         self._observers = list(observers)
@@ -128,7 +132,7 @@ class JobStates:
                 result_keys=[],
                 attempts=0,
                 progress=0,
-                created_at=utcnow(),
+                created_at=self.clock(),
                 request_id=job.request_id,
             )
         )
@@ -152,7 +156,7 @@ class JobStates:
                 state=JobState.RUNNING.value,
                 worker_id=worker_id,
                 attempts=Job.attempts + 1,
-                started_at=utcnow(),
+                started_at=self.clock(),
                 progress=0,
             )
             .returning(Job)
@@ -255,7 +259,7 @@ class JobStates:
             purged = session.scalars(
                 update(Job)
                 .where(Job.id == job_id, Job.state.not_in(UNFINISHED), Job.purged_at.is_(None))
-                .values(purged_at=utcnow())
+                .values(purged_at=self.clock())
                 .returning(Job.id)
             ).all()
             self._notify(session, purged, Change.PURGED)
@@ -276,7 +280,7 @@ class JobStates:
     def _finish(
         self, session: Session, which: ColumnElement[bool], state: JobState, **values: Any
     ) -> list[uuid.UUID]:
-        now = utcnow()
+        now = self.clock()
         finished = list(
             session.scalars(
                 update(Job)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from imagetune.clock import Clock, utcnow
 from imagetune.signing import UrlSigner
 from imagetune.storage.base import validate_key
 
@@ -16,8 +16,17 @@ class LocalStorage:
     """Files under ``root``; their URLs point at ``public_url`` + ``route`` + key, the route
     of the API that serves them (imagetune.api.files), signed so they expire."""
 
-    def __init__(self, root: Path, *, signer: UrlSigner, public_url: str, route: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        signer: UrlSigner,
+        public_url: str,
+        route: str,
+        clock: Clock = utcnow,
+    ) -> None:
         self.root = root.resolve()
+        self._clock = clock
         self.root.mkdir(parents=True, exist_ok=True)
         self._signer = signer
         self._public_url = public_url.rstrip("/")
@@ -56,10 +65,10 @@ class LocalStorage:
 
     def url(self, key: str, expires_in: int) -> str:
         key = validate_key(key)
-        expires = int(time.time()) + expires_in
+        expires = int(self._clock().timestamp()) + expires_in
         route = self._route + key
         query = urlencode({"expires": expires, "sig": self._signer.sign(route, expires)})
         return f"{self._public_url}{quote(route)}?{query}"
 
     def verify(self, key: str, expires: int, signature: str) -> bool:
-        return self._signer.verify(self._route + key, expires, signature, time.time())
+        return self._signer.verify(self._route + key, expires, signature, self._clock().timestamp())
