@@ -41,6 +41,11 @@ class OutputFormat(StrEnum):
 
 DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
 
+ENGINE_REVISION = 2
+"""Raised whenever the same request would give a different result (a recipe, an encoder
+setting, a format now read differently), so that results made before are not reused
+(imagetune.jobs.reuse). 2: animations kept, the JPEG noise level per quality, density."""
+
 
 @dataclass(frozen=True)
 class ProcessRequest:
