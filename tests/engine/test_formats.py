@@ -14,6 +14,7 @@ from imagetune.engine.base import OutputFormat, ProcessRequest
 from imagetune.engine.decode import ImageInfo, check_decodable, decode
 from imagetune.engine.encode import encode, encode_animation
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate
+from imagetune.engine.metadata import MetadataMode
 from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import Upscaler
 from imagetune.errors import InvalidImage
@@ -272,3 +273,12 @@ def test_frame_count_and_total_source_pixels_are_limited() -> None:
         check_decodable(data, max_frames=3)
     with pytest.raises(InvalidImage, match="the animation's 4 frames of 12x8"):
         decode(data, max_pixels=12 * 8 * 3)
+
+
+def test_heic_exif_carried_on_request(upscaler: Upscaler) -> None:
+    request = ProcessRequest(96, ModelName.CLASSIC, OutputFormat.JPEG, MetadataMode.KEEP)
+    image = open_image(upscaler.process(heic("rotated"), request).data)
+    exif = image.getexif()
+    assert exif.get(0x0112, 1) == 1  # upright already: libheif applied the turn
+    assert float(exif[0x011A]) == 300.0
+    assert image.size == (72, 96)
