@@ -125,7 +125,7 @@ def decode(
     Raises InvalidImage with the reason when ``data`` is not a supported, intact image.
     """
     with _invalid_image_errors() as seen:
-        opened = _load(data, seen, max_pixels, max_frames)
+        opened = _load(data, seen, max_pixels, max_frames, every_frame=False)
         icc = _valid_icc(opened.info.get("icc_profile"))
         denoise = denoise_level(opened, data)
         metadata = read_metadata(opened)
@@ -167,7 +167,9 @@ def check_decodable(
     return ImageInfo(seen["format"], width, height, _frame_count(opened))
 
 
-def _load(data: bytes, seen: dict[str, str], max_pixels: int, max_frames: int) -> Image.Image:
+def _load(
+    data: bytes, seen: dict[str, str], max_pixels: int, max_frames: int, every_frame: bool = True
+) -> Image.Image:
     opened = Image.open(io.BytesIO(with_webp_alpha_flag(data)), formats=SUPPORTED_FORMATS)
     seen["format"] = opened.format or seen["format"]
     # From the header, before a single pixel is decoded: a bomb never allocates.
@@ -185,9 +187,10 @@ def _load(data: bytes, seen: dict[str, str], max_pixels: int, max_frames: int) -
             f"the animation's {frames} frames of {width}x{height} are "
             f"{frames * width * height / 1e6:.1f} megapixels; the limit is {max_pixels / 1e6:g}"
         )
-    # Every frame is decoded here (a broken last frame is refused now, not by a worker);
-    # a HEIF file opens on its primary image, which need not be its first.
-    for index in range(frames) if frames > 1 else ():
+    # Every frame is decoded here (a broken last frame is refused now, not by a worker;
+    # ``decode`` decodes them all anyway); a HEIF file opens on its primary image, which
+    # need not be its first.
+    for index in range(frames) if frames > 1 and every_frame else ():
         opened.seek(index)
         opened.load()
     if opened.format != "HEIF":
