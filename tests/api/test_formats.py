@@ -1,8 +1,9 @@
 """HEIC in, animations in and out, AVIF out and print density, through the service.
 
-One real server (real engine, real HTTP) runs one job per format family; the refusals,
-which the inspector decides before any job exists, run in-process (the 413 for an
-animation's output pixels is in the hostile corpus, over HTTP).
+One real server (real engine, real HTTP) runs one job per format family, and takes the
+refusals too, which the upload check decides before any job exists (one server for the
+module is cheaper than a second, in-process one; the 413 for an animation's output pixels
+is in the hostile corpus).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from tests.api.test_hostile import animation, heic
 from tests.conftest import ClientFactory
 from tests.engine.conftest import encoded, photo
 from tests.engine.test_formats import animated, frames_of
-from tests.inprocess import InProcessService
 from tests.support import ApiClient, ServerProcess, open_image
 
 
@@ -86,10 +86,10 @@ def test_print_density_kept(real_server: ServerProcess, client_factory: ClientFa
 
 @pytest.mark.parametrize("output_format", ["jpeg", "avif"])
 def test_animation_into_a_still_format_is_422(
-    shared_server: InProcessService, client_factory: ClientFactory, output_format: str
+    real_server: ServerProcess, client_factory: ClientFactory, output_format: str
 ) -> None:
     response = submit(
-        client_factory(shared_server), animation(3), "a.gif", output_format=output_format
+        client_factory(real_server), animation(3), "a.gif", output_format=output_format
     )
     assert response.status_code == 422
     [error] = response.json()["detail"]
@@ -99,27 +99,27 @@ def test_animation_into_a_still_format_is_422(
 
 
 def test_a_still_gif_may_become_jpeg(
-    shared_server: InProcessService, client_factory: ClientFactory
+    real_server: ServerProcess, client_factory: ClientFactory
 ) -> None:
     response = submit(
-        client_factory(shared_server), encoded(photo((8, 8)), "GIF"), "a.gif", output_format="jpeg"
+        client_factory(real_server), encoded(photo((8, 8)), "GIF"), "a.gif", output_format="jpeg"
     )
     assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("value", ["tiff", "GIF", "heic"])
 def test_unknown_output_formats_are_422(
-    shared_server: InProcessService, client_factory: ClientFactory, value: str
+    real_server: ServerProcess, client_factory: ClientFactory, value: str
 ) -> None:
-    response = submit(client_factory(shared_server), encoded(photo((8, 8))), "a.png",
+    response = submit(client_factory(real_server), encoded(photo((8, 8))), "a.png",
                       output_format=value)  # fmt: skip
     assert response.status_code == 422
 
 
 def test_output_formats_listed_in_the_api_docs(
-    shared_server: InProcessService, client_factory: ClientFactory
+    real_server: ServerProcess, client_factory: ClientFactory
 ) -> None:
-    schema = client_factory(shared_server).http.get("/openapi.json").json()
+    schema = client_factory(real_server).http.get("/openapi.json").json()
     text = str(schema)
     for value in ("png", "jpeg", "webp", "avif", "gif"):
         assert f"'{value}'" in text
@@ -127,9 +127,9 @@ def test_output_formats_listed_in_the_api_docs(
 
 
 def test_preview_of_an_original_the_browser_cannot_show(
-    shared_server: InProcessService, client_factory: ClientFactory
+    real_server: ServerProcess, client_factory: ClientFactory
 ) -> None:
-    http = client_factory(shared_server).http
+    http = client_factory(real_server).http
     response = http.post("/public/v1/preview", files={"image": ("a.heic", heic("rgba8"))})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"  # it has alpha
@@ -138,5 +138,5 @@ def test_preview_of_an_original_the_browser_cannot_show(
     response = http.post("/public/v1/preview", files={"image": ("a.heic", heic("rgb8")[:300])})
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Invalid image file")
-    anonymous = client_factory(shared_server, key="itk_not-a-key").http
+    anonymous = client_factory(real_server, key="itk_not-a-key").http
     assert anonymous.post("/public/v1/preview", files={"image": heic("rgb8")}).status_code == 401
