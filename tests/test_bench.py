@@ -80,7 +80,8 @@ def test_formats() -> None:
         rf"^\| png \| fpng \| {FIGURE} ms \| {FIGURE} MB \| {FIGURE} dB \|$",
         rf"^\| avif \| q80 speed 10 \(engine\) \| {FIGURE} ms \| {FIGURE} MB \| {FIGURE} dB \|$",
         *(
-            rf"^\| {label} \(3 frames out\) \| 2 of 3 \| {FIGURE} s \| {FIGURE} s \| {FIGURE} s \|$"
+            rf"^\| {label} \(3 frames out\) \| 2 of 3 \| {FIGURE} s \| {FIGURE} s \| "
+            rf"{FIGURE} s \| {FIGURE} s \|$"
             for label in ("APNG", "webp", "gif")
         ),
     )
