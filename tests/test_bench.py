@@ -153,3 +153,26 @@ def test_webhooks() -> None:
         r"^delivery latency \(job finished -> receiver\), 5 messages:$",
         rf"^  p50 {FIGURE} ms +p99 {FIGURE} ms +max {FIGURE} ms +all verified: True$",
     )
+
+
+def test_usage() -> None:
+    engine = create_engine(normalize_url(POSTGRES_URL))
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as e:
+        service_missing(f"PostgreSQL at {POSTGRES_URL} is not reachable ({e.orig})")
+    finally:
+        engine.dispose()
+
+    output = run_smoke("usage.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/usage\.py --smoke$",
+        r"^10,000 usage rows, 100 users, November 2026; PostgreSQL .* median of 3 runs$",
+        r"^query +rows out +median ms +max ms$",
+        rf"^month totals +1 +{FIGURE} +{FIGURE}$",
+        rf"^by day,user,model,scale +[\d,]+ +{FIGURE} +{FIGURE}$",
+        rf"^budget check, one user +1 +{FIGURE} +{FIGURE}$",
+    )

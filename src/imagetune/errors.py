@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, OutOfMemory, TimedOut
+from imagetune.engine.errors import (
+    AnimationTooLarge,
+    CannotAnimate,
+    OutOfMemory,
+    TimedOut,
+    UndecodableImage,
+)
 
 
 class ImagetuneError(Exception):
@@ -53,7 +59,8 @@ class JobNotFound(ImagetuneError):
 
 
 class InvalidImage(ImagetuneError):
-    """The upload cannot be decoded as a supported image (raised by the engine too)."""
+    """The upload cannot be decoded as a supported image (the engine's UndecodableImage,
+    as the API answers it: ``invalid_image``)."""
 
     status_code = 400
     detail = "Invalid image file"
@@ -63,6 +70,11 @@ class InvalidImage(ImagetuneError):
         super().__init__(
             public, internal=f"{public or self.detail} ({internal})" if internal else None
         )
+
+
+def invalid_image(error: UndecodableImage) -> InvalidImage:
+    """What a client is told of an image the engine could not decode."""
+    return InvalidImage(error.reason, internal=error.internal)
 
 
 class UploadTooLarge(ImagetuneError):
@@ -132,8 +144,15 @@ def _deadline(error: BaseException) -> str:
     return took_too_long(error.limit) if isinstance(error, TimedOut) else PROCESSING_FAILED
 
 
+def _undecodable(error: BaseException) -> str:
+    if isinstance(error, UndecodableImage):
+        return invalid_image(error).detail
+    return PROCESSING_FAILED
+
+
 JOB_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], str]], ...] = (
     (ImagetuneError, _own_detail),
+    (UndecodableImage, _undecodable),
     (FileNotFoundError, lambda _: ORIGINAL_MISSING),
     (OutOfMemory, lambda _: OUT_OF_MEMORY),
     (MemoryError, lambda _: OUT_OF_MEMORY),

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from imagetune.api.inspection import Inspector
+from imagetune.engine.decode import Checked
 from imagetune.errors import InvalidImage
 from tests.support import make_image
 
@@ -24,7 +25,7 @@ def inspector() -> Inspector:
 
 
 def test_checks_in_another_process(inspector: Inspector) -> None:
-    assert inspector.check(make_image(fmt="JPEG")).format == "JPEG"
+    assert inspector.check(make_image((64, 48), fmt="JPEG")) == Checked("JPEG", 64, 48)
     with pytest.raises(InvalidImage, match="not a supported image format"):
         inspector.check(b"garbage")
     [child] = inspector._all
@@ -47,7 +48,9 @@ def test_concurrent_checks_share_the_processes(inspector: Inspector) -> None:
     # One process, four uploads at once: each waits its turn and gets its own answer.
     with ThreadPoolExecutor(4) as pool:
         formats = ["PNG", "JPEG", "WEBP", "GIF"]
-        answers = list(pool.map(lambda fmt: inspector.check(make_image(fmt=fmt)).format, formats))
+        answers = [
+            c.format for c in pool.map(lambda f: inspector.check(make_image(fmt=f)), formats)
+        ]
     assert answers == formats
     assert len(inspector._all) == 1
 

@@ -11,13 +11,12 @@ from PIL import Image
 
 from imagetune.engine.animation import check_output, upscale_frames
 from imagetune.engine.base import OutputFormat, ProcessRequest
-from imagetune.engine.decode import ImageInfo, check_decodable, decode
+from imagetune.engine.decode import Checked, check_decodable, decode
 from imagetune.engine.encode import encode, encode_animation
-from imagetune.engine.errors import AnimationTooLarge, CannotAnimate
+from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
 from imagetune.engine.metadata import MetadataMode
 from imagetune.engine.models import ModelName
 from imagetune.engine.pipeline import Upscaler
-from imagetune.errors import InvalidImage
 from tests.engine.conftest import encoded, photo
 from tests.support import open_image
 
@@ -61,7 +60,7 @@ def test_heic_rotation_is_applied_once() -> None:
     decoded = decode(heic("rotated"))
     assert decoded.pixels.shape == (64, 48, 3)
     assert decoded.pixels[0, 0, 0] > 200
-    assert check_decodable(heic("rotated")) == ImageInfo("HEIF", 48, 64, 1)
+    assert check_decodable(heic("rotated")) == Checked("HEIF", 48, 64, 1)
 
 
 def test_heic_primary_image_of_several() -> None:
@@ -77,7 +76,7 @@ def test_heic_primary_image_of_several() -> None:
     ids=["truncated", "garbage-after-ftyp"],
 )
 def test_broken_heic_is_invalid(data: bytes) -> None:
-    with pytest.raises(InvalidImage):
+    with pytest.raises(UndecodableImage):
         check_decodable(data)
 
 
@@ -252,15 +251,15 @@ def test_play_count_kept_across_kinds(plays: int, gif_loop: int | None) -> None:
 
 
 def test_animation_into_a_still_format_is_refused() -> None:
-    info = ImageInfo("GIF", 12, 8, 4)
+    info = Checked("GIF", 12, 8, 4)
     for fmt in (OutputFormat.JPEG, OutputFormat.AVIF):
         with pytest.raises(CannotAnimate, match="png \\(APNG\\), webp or gif"):
             check_output(info, 1024, fmt, 10**9)
-    check_output(ImageInfo("GIF", 12, 8, 1), 1024, OutputFormat.JPEG, 10**9)  # a still GIF
+    check_output(Checked("GIF", 12, 8, 1), 1024, OutputFormat.JPEG, 10**9)  # a still GIF
 
 
 def test_animation_output_pixels_are_limited() -> None:
-    info = ImageInfo("GIF", 200, 100, 10)  # 10 frames of 1024x512 at 1K: 5.2 megapixels
+    info = Checked("GIF", 200, 100, 10)  # 10 frames of 1024x512 at 1K: 5.2 megapixels
     check_output(info, 1024, OutputFormat.GIF, 5_242_880)
     with pytest.raises(AnimationTooLarge, match="10 frames of 1024x512"):
         check_output(info, 1024, OutputFormat.GIF, 5_242_879)
@@ -269,9 +268,9 @@ def test_animation_output_pixels_are_limited() -> None:
 def test_frame_count_and_total_source_pixels_are_limited() -> None:
     data = animated("GIF", transparent=False)
     assert check_decodable(data).frames == 4
-    with pytest.raises(InvalidImage, match="4 frames; the limit is 3"):
+    with pytest.raises(UndecodableImage, match="4 frames; the limit is 3"):
         check_decodable(data, max_frames=3)
-    with pytest.raises(InvalidImage, match="the animation's 4 frames of 12x8"):
+    with pytest.raises(UndecodableImage, match="the animation's 4 frames of 12x8"):
         decode(data, max_pixels=12 * 8 * 3)
 
 

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from imagetune.api.deps import DatabaseDep, StorageDep
+from imagetune.api.deps import DatabaseDep, StorageDep, WorkersDep
 from imagetune.api.schemas import HealthResponse, ReadinessResponse
 
 router = APIRouter(tags=["health"])
-
-
-class Workers(Protocol):
-    """The worker processes this process runs (imagetune.hosting.pool.WorkerPool)."""
-
-    @property
-    def size(self) -> int: ...
-
-    device: str
-    """The devices the workers run on, in words."""
-
-    def alive(self) -> int: ...
 
 
 @router.get("/healthz", response_model=HealthResponse)
@@ -36,9 +22,8 @@ async def healthz() -> HealthResponse:
     response_model=ReadinessResponse,
     responses={503: {"model": ReadinessResponse, "description": "Not ready"}},
 )
-def readyz(request: Request, database: DatabaseDep, storage: StorageDep) -> JSONResponse:
+def readyz(database: DatabaseDep, storage: StorageDep, pool: WorkersDep) -> JSONResponse:
     """The database and the storage answer, and every configured worker process runs."""
-    pool: Workers | None = request.app.state.pool
     expected = pool.size if pool else 0
     alive = pool.alive() if pool else 0
     database_ok = database.ping()

@@ -30,10 +30,10 @@ from fastapi.exceptions import RequestValidationError
 
 from imagetune.engine.animation import check_output
 from imagetune.engine.base import OutputFormat
-from imagetune.engine.decode import DEFAULT_MAX_FRAMES, ImageInfo, check_decodable
-from imagetune.engine.errors import AnimationTooLarge, CannotAnimate
+from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked, check_decodable
+from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
 from imagetune.engine.preview import preview
-from imagetune.errors import InvalidImage, OutputTooLarge
+from imagetune.errors import InvalidImage, OutputTooLarge, invalid_image
 from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,10 @@ PIPE_BYTES = 1 << 20
 def _serve(
     uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int, max_frames: int
 ) -> None:
-    """An inspector process: decode each upload that arrives, answer what it is
-    (ImageInfo), or a preview of it, or the InvalidImage. Anything else (MemoryError past
-    the address-space cap) ends the process after saying so: it is replaced."""
+    """An inspector process: decode each upload that arrives, answer what it found
+    (imagetune.engine.decode.Checked), or a preview of it, or the UndecodableImage
+    (pickled: its reason and internal text cross the pipe). Anything else (MemoryError
+    past the address-space cap) ends the process after saying so: it is replaced."""
     set_process_name(INSPECTOR_PROCESS_NAME)
     limit_address_space(memory_mb)
     while True:
@@ -66,7 +67,7 @@ def _serve(
                 answers.send(preview(data, max_pixels=max_pixels, max_frames=max_frames))
             else:
                 answers.send(check_decodable(data, max_pixels, max_frames))
-        except InvalidImage as e:
+        except UndecodableImage as e:
             answers.send(e)
         except BaseException:
             answers.send(None)
@@ -144,8 +145,9 @@ class Inspector:
             with contextlib.suppress(InvalidImage):  # an empty upload is refused, as it should
                 inspection.result()
 
-    def check(self, data: bytes) -> ImageInfo:
-        """What the image is; InvalidImage when it does not decode within the limits."""
+    def check(self, data: bytes) -> Checked:
+        """What the image is (format, upright size, frames); InvalidImage when it does not
+        decode within the limits."""
         return self.start(data).result()
 
     def preview(self, data: bytes) -> tuple[bytes, str, tuple[int, int]]:
@@ -172,7 +174,7 @@ class Inspector:
             self._replace(child, "died", kill=False)
         return inspection
 
-    def _answer(self, inspection: Inspection) -> ImageInfo | tuple[bytes, str, tuple[int, int]]:
+    def _answer(self, inspection: Inspection) -> Checked | tuple[bytes, str, tuple[int, int]]:
         child = inspection.child
         left = max(0.0, inspection.deadline - time.monotonic())
         try:
@@ -188,9 +190,9 @@ class Inspector:
             self._replace(child, "died", kill=False)
             raise InvalidImage(FAILED)
         self._idle.put(child)
-        if isinstance(answer, InvalidImage):
-            raise answer
-        done: ImageInfo | tuple[bytes, str, tuple[int, int]] = answer
+        if isinstance(answer, UndecodableImage):
+            raise invalid_image(answer) from answer
+        done: Checked | tuple[bytes, str, tuple[int, int]] = answer
         return done
 
     def _replace(self, broken: _Process, why: str, *, kill: bool) -> None:
@@ -221,16 +223,16 @@ class Inspection:
     deadline: float
     """time.monotonic() by which the decoder must have answered."""
     failed: InvalidImage | None = None
-    answered: ImageInfo | tuple[bytes, str, tuple[int, int]] | None = None
+    answered: Checked | tuple[bytes, str, tuple[int, int]] | None = None
 
-    def result(self) -> ImageInfo:
+    def result(self) -> Checked:
         """What the image is; InvalidImage when it does not decode within the limits.
         Asked again, the same answer."""
         answer = self.answer()
-        assert isinstance(answer, ImageInfo)
+        assert isinstance(answer, Checked)
         return answer
 
-    def answer(self) -> ImageInfo | tuple[bytes, str, tuple[int, int]]:
+    def answer(self) -> Checked | tuple[bytes, str, tuple[int, int]]:
         """The process's answer, whatever was asked; InvalidImage as ``result``."""
         if self.failed is None and self.answered is None:
             try:
@@ -244,7 +246,7 @@ class Inspection:
 
 
 def check_request(
-    info: ImageInfo, long_side: int, output_format: OutputFormat, max_output_pixels: int
+    info: Checked, long_side: int, output_format: OutputFormat, max_output_pixels: int
 ) -> None:
     """Refuse, before a job is queued, what the engine would refuse for this image: an
     animation into a still-only format (422, on the ``output_format`` field) or past the

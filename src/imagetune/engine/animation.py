@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from imagetune.engine.base import OutputFormat
-from imagetune.engine.decode import ImageInfo, Pixels
+from imagetune.engine.decode import Checked, Pixels
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate
 from imagetune.engine.sizing import target_size
 
@@ -15,9 +15,7 @@ DEFAULT_MAX_OUTPUT_PIXELS = 200_000_000
 writer compresses them (about 4 bytes a pixel, 800 MB here)."""
 
 
-def check_output(
-    info: ImageInfo, long_side: int, fmt: OutputFormat, max_output_pixels: int
-) -> None:
+def check_output(info: Checked, long_side: int, fmt: OutputFormat, max_output_pixels: int) -> None:
     """Refuse an animation the request cannot make: a still-only format (CannotAnimate)
     or more result pixels, all frames together, than ``max_output_pixels``."""
     if info.frames <= 1:

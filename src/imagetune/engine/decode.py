@@ -15,8 +15,8 @@ import pi_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from imagetune.engine.compression import denoise_level
+from imagetune.engine.errors import UndecodableImage
 from imagetune.engine.metadata import SourceMetadata, read_density, read_metadata
-from imagetune.errors import InvalidImage
 
 # pi-heif's Pillow plugin: HEIC/HEIF decoding through libheif (it has no encoder).
 pi_heif.register_heif_opener()
@@ -61,15 +61,21 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 @dataclass(frozen=True)
-class ImageInfo:
-    """What the upload check learns: enough to judge a request before it is queued."""
+class Checked:
+    """What checking an upload found: enough to judge a request before it is queued."""
 
     format: str
     width: int
     height: int
-    """Upright (orientation applied), like the pixels the engine works on."""
+    """Upright (orientation applied), like the pixels the engine works on; the area is
+    the same either way."""
     frames: int = 1
     """Above 1: an animation."""
+
+    @property
+    def pixels(self) -> int:
+        """Of one frame."""
+        return self.width * self.height
 
 
 @dataclass(frozen=True)
@@ -122,9 +128,9 @@ def decode(
     """Decode the image (every frame of an animation), apply its orientation, convert to
     a working layout. An animation's frames count against ``max_pixels`` together.
 
-    Raises InvalidImage with the reason when ``data`` is not a supported, intact image.
+    Raises UndecodableImage with the reason when ``data`` is not a supported, intact image.
     """
-    with _invalid_image_errors() as seen:
+    with _undecodable_errors() as seen:
         opened = _load(data, seen, max_pixels, max_frames, every_frame=False)
         icc = _valid_icc(opened.info.get("icc_profile"))
         denoise = denoise_level(opened, data)
@@ -153,18 +159,18 @@ def decode(
 
 def check_decodable(
     data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_frames: int = DEFAULT_MAX_FRAMES
-) -> ImageInfo:
-    """What ``data`` is once every frame has decoded; InvalidImage otherwise.
+) -> Checked:
+    """What ``data`` is once every frame has decoded; UndecodableImage otherwise.
 
     The pixels are decoded and dropped: a truncated file is refused here, at upload,
     without the conversions a worker does later.
     """
-    with _invalid_image_errors() as seen:
+    with _undecodable_errors() as seen:
         opened = _load(data, seen, max_pixels, max_frames)
         width, height = opened.size
         if _orientation(opened) in (5, 6, 7, 8):  # a quarter turn
             width, height = height, width
-    return ImageInfo(seen["format"], width, height, _frame_count(opened))
+    return Checked(seen["format"], width, height, _frame_count(opened))
 
 
 def _load(
@@ -259,22 +265,22 @@ def _decode_deep_heif(data: bytes) -> Pixels:
 
 
 @contextmanager
-def _invalid_image_errors() -> Iterator[dict[str, str]]:
-    """Turns every decoder failure into InvalidImage, naming the format once known."""
+def _undecodable_errors() -> Iterator[dict[str, str]]:
+    """Turns every decoder failure into UndecodableImage, naming the format once known."""
     seen = {"format": "image"}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield seen
     except UnidentifiedImageError as e:
-        raise InvalidImage("not a supported image format") from e
+        raise UndecodableImage("not a supported image format") from e
     except TooManyPixels as e:
-        raise InvalidImage(str(e)) from e
+        raise UndecodableImage(str(e)) from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InvalidImage("image has too many pixels") from e
+        raise UndecodableImage("image has too many pixels") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-        # The decoder's own words go to the log only (InvalidImage.internal).
-        raise InvalidImage(f"cannot decode {seen['format']} data", internal=str(e)) from e
+        # The decoder's own words go to the log only (UndecodableImage.internal).
+        raise UndecodableImage(f"cannot decode {seen['format']} data", str(e)) from e
 
 
 def _valid_icc(icc: object) -> bytes | None:

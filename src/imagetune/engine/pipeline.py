@@ -29,8 +29,8 @@ from imagetune.engine.base import (
 from imagetune.engine.decode import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
+    Checked,
     DecodedImage,
-    ImageInfo,
     Pixels,
     decode,
 )
@@ -119,7 +119,7 @@ class Upscaler:
         timer.done("decode")
         animation = decoded.animation
         frames = [decoded.pixels] if animation is None else animation.frames
-        info = ImageInfo(decoded.format, decoded.width, decoded.height, len(frames))
+        info = Checked(decoded.format, decoded.width, decoded.height, len(frames))
         check_output(info, request.long_side, request.output_format, self.config.max_output_pixels)
         passes = self.passes_for(decoded, request.long_side, request.model)
         # Every tile of every pass of every distinct frame, plus one step for the final

@@ -11,6 +11,9 @@ from imagetune.clock import Clock, utcnow
 from imagetune.signing import UrlSigner
 from imagetune.storage.base import validate_key
 
+FILES_ROUTE = "/files/"
+"""Where the API serves local files (imagetune.api.files); their URLs are signed under it."""
+
 
 class LocalStorage:
     """Files under ``root``; their URLs point at ``public_url`` + ``route`` + key, the route
@@ -22,7 +25,7 @@ class LocalStorage:
         *,
         signer: UrlSigner,
         public_url: str,
-        route: str,
+        route: str = FILES_ROUTE,
         clock: Clock = utcnow,
     ) -> None:
         self.root = root.resolve()
