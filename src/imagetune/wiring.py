@@ -59,6 +59,7 @@ def jobs(settings: Settings, db: Database) -> Jobs:
         db.sessions,
         retention=timedelta(seconds=settings.retention_seconds),
         max_attempts=settings.max_attempts,
+        retry_window=timedelta(seconds=settings.retry_window),
     )
     if settings.metrics:
         from imagetune.metrics.jobs import JobMetrics
@@ -120,6 +121,7 @@ def local_storage(settings: Settings, files_route: str) -> LocalStorage:
         signer=UrlSigner(secret),
         public_url=settings.resolved_public_url(),
         route=files_route,
+        min_free_bytes=settings.storage_min_free_mb * 2**20,
     )
 
 

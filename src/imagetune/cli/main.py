@@ -121,7 +121,7 @@ def worker(
     from imagetune import wiring
     from imagetune.engine.devices import NoGpuDevice
     from imagetune.hosting import metrics as host_metrics
-    from imagetune.hosting.host import run_workers
+    from imagetune.hosting.host import NoWorkers, run_workers
     from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
 
@@ -129,7 +129,7 @@ def worker(
     configure_logging(settings.log_level, settings.log_format)
     json_log = settings.log_format == "json"
     # None: one process per selected GPU, or available CPUs / engine threads.
-    requested = concurrency or settings.workers or None
+    requested = concurrency or settings.workers
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -153,8 +153,8 @@ def worker(
     except DataDirBusy as e:
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
         raise typer.Exit(1) from None
-    except NoGpuDevice as e:
-        typer.echo(f"error: {e}")
+    except (NoGpuDevice, NoWorkers) as e:
+        typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     finally:
         jobs.close()
