@@ -130,6 +130,13 @@ def worker(
     json_log = settings.log_format == "json"
     # None: one process per selected GPU, or available CPUs / engine threads.
     requested = concurrency or settings.workers
+    if requested == 0:  # `serve`'s "API only": a worker host would run nothing, silently
+        typer.echo(
+            "error: IMAGETUNE_WORKERS=0 leaves `imagetune worker` nothing to run (0 means "
+            "the API alone, for `imagetune serve`); set it or --concurrency to 1 or more",
+            err=True,
+        )
+        raise typer.Exit(1)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
