@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from imagetune.cli.main import app as cli
-
 from tests.support import make_image
 
 QUICK = "sleep:0"

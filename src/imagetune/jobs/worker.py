@@ -37,7 +37,7 @@ EXPECTED_FAILURES = (ImagetuneError, EngineError, FileNotFoundError, MemoryError
 """Failures that are the image's doing or a limit's: logged without a traceback."""
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress writes, so a fast tile loop does not hammer the database."""
-MAX_RECORD_BACKOFF = 10.0
+MAX_RECORD_BACKOFF = 4.0
 """Most seconds between tries to record a job's outcome while the database is away."""
 
 T = TypeVar("T")
