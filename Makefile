@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-fast lint typecheck pytest bench clean vendor
+.PHONY: serve test test-fast lint typecheck pytest bench clean vendor client-sync
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imagetune needs Python 3.11 or newer (set PYTHON=...)")'
@@ -39,6 +39,10 @@ test-fast: lint typecheck $(STAMP)
 ## vendor: refresh the playground's front-end code from the npm registry (needs npm)
 vendor:
 	scripts/vendor-frontend.sh
+
+## client-sync: write the blocking Python client (sync.py) from the async one, after editing it
+client-sync: $(STAMP)
+	$(BIN)/python client/scripts/generate_sync.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from imagetune.clock import Clock, utcnow
 from tests.databases import fresh_postgres_database
 from tests.inprocess import InProcessService
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
@@ -58,10 +59,14 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., InProcessService]]
     started: list[InProcessService] = []
 
     def start(
-        data_dir: Path | None = None, *, processor: str = "sleep:0", **env: str
+        data_dir: Path | None = None,
+        *,
+        processor: str = "sleep:0",
+        clock: Clock = utcnow,
+        **env: str,
     ) -> InProcessService:
         service = InProcessService(
-            data_dir or tmp_path / f"data-{len(started)}", processor=processor, **env
+            data_dir or tmp_path / f"data-{len(started)}", processor=processor, clock=clock, **env
         )
         started.append(service.start())
         return service

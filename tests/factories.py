@@ -9,8 +9,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagetune.accounts import Accounts
+from imagetune.clock import utcnow
 from imagetune.db.database import open_database
-from imagetune.db.models import Job, utcnow
+from imagetune.db.models import Job
 from imagetune.engine.models import ModelName
 from imagetune.jobs.embedded import EmbeddedQueue
 from imagetune.jobs.models import JobOptions, NewJob, Scale

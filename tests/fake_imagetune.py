@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 
-from imagetune.cli.main import Hooks, app
+from imagetune.cli.context import Hooks
+from imagetune.cli.main import app
 from tests.processors import processor_factory
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from imagetune.app import create_app
+from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from tests.processors import processor_factory
 
@@ -21,7 +22,9 @@ class InProcessService:
     """Looks like tests.support.ServerProcess to tests: ``data_dir``, ``env``,
     ``base_url``, ``http`` and ``client_for``."""
 
-    def __init__(self, data_dir: Path, *, processor: str = "sleep:0", **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, *, processor: str = "sleep:0", clock: Clock = utcnow, **env: str
+    ) -> None:
         self.data_dir = data_dir
         self.env = env
         # As the environment would give them: complex values (lists) are JSON there.
@@ -35,7 +38,7 @@ class InProcessService:
         defaults = {"workers": 1, "engine_threads": 1, "engine_device": "cpu"}
         settings = Settings(data_dir=data_dir, shutdown_grace=2, **{**defaults, **fields})
         self.base_url = settings.resolved_public_url()
-        self._client = TestClient(create_app(settings, processor_factory(processor)))
+        self._client = TestClient(create_app(settings, processor_factory(processor), clock=clock))
         self.http: httpx.Client = self._client
 
     def start(self) -> InProcessService:

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import ApiKey, User, utcnow
+from imagetune.clock import utcnow
+from imagetune.db.models import ApiKey, User
 from imagetune.errors import AccountError, InvalidApiKey, UserNotFound
 
 KEY_SCHEME = "itk_"

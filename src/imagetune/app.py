@@ -27,6 +27,7 @@ from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.polling import Polls
 from imagetune.api.quotas import Quotas, RateLimiter
+from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
 from imagetune.hosting.worker_process import ProcessorFactory
@@ -46,6 +47,7 @@ def create_app(
     settings: Settings,
     processor_factory: ProcessorFactory = wiring.processor,
     *,
+    clock: Clock = utcnow,
     freeze_heap: bool = False,
 ) -> FastAPI:
     """The API, plus the worker processes when ``settings.resolved_workers`` > 0; they run
@@ -57,8 +59,12 @@ def create_app(
     the imported libraries (numpy, SQLAlchemy, pydantic, FastAPI: a few hundred thousand
     objects) stopped the event loop for 40-170 ms every few seconds, which was the poll's
     whole p99; after the freeze a full pass takes 1-2 ms.
+
+    ``clock``: the time for what this process decides by the wall clock (job timestamps
+    written here, retention, signed URLs, Idempotency-Key windows, webhook schedules);
+    worker processes keep the system's.
     """
-    local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE)
+    local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE, clock)
     storage: Storage = local or wiring.object_storage(settings)
     http_metrics = wiring.http_metrics(settings)
 
@@ -68,7 +74,7 @@ def create_app(
             stack.enter_context(wiring.metrics_directory(settings))  # left after the workers
             database = await run_in_threadpool(wiring.database, settings)
             stack.callback(database.close)
-            jobs = wiring.jobs(settings, database)
+            jobs = wiring.jobs(settings, database, clock)
             pool = None
             if settings.resolved_workers > 0:
                 # settings.workers None: one per selected GPU, or the CPU default.
@@ -88,8 +94,8 @@ def create_app(
             app.state.key_cache = KeyCache(
                 database_check(accounts, CapacityLimiter(DATABASE_READERS))
             )
-            outbox = wiring.webhook_outbox(database)
-            app.state.polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl)
+            outbox = wiring.webhook_outbox(database, clock)
+            app.state.polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
             stack.callback(app.state.polls.close)
             app.state.jobs = jobs.store
             app.state.storage = storage
@@ -97,7 +103,7 @@ def create_app(
             app.state.metrics_registry = wiring.metrics_registry(settings, database)
             app.state.inspector = inspector
             app.state.idempotency = IdempotencyKeys(
-                database.sessions, timedelta(seconds=settings.retention_seconds)
+                database.sessions, timedelta(seconds=settings.retention_seconds), clock
             )
             app.state.quotas = Quotas(
                 limiter=RateLimiter(settings.rate_limit_per_minute)
@@ -108,7 +114,10 @@ def create_app(
                 max_queue_length=settings.max_queue_length,
             )
             base = settings.resolved_public_url()
-            log.info("imagetune %s serving on %s (docs: %s/docs)", __version__, base, base)
+            playground = f", playground: {base}/" if settings.playground else ""
+            log.info(
+                "imagetune %s serving on %s (docs: %s/docs%s)", __version__, base, base, playground
+            )
             log.info("data directory: %s", settings.data_dir.resolve())
             if freeze_heap:
                 gc.collect()

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.db.database import Database, open_database
 from imagetune.engine.base import Processor
@@ -54,12 +55,13 @@ class Jobs:
         self.database.close()
 
 
-def jobs(settings: Settings, db: Database) -> Jobs:
+def jobs(settings: Settings, db: Database, clock: Clock = utcnow) -> Jobs:
     states = JobStates(
         db.sessions,
         retention=timedelta(seconds=settings.retention_seconds),
         max_attempts=settings.max_attempts,
         retry_window=timedelta(seconds=settings.retry_window),
+        clock=clock,
     )
     if settings.metrics:
         from imagetune.metrics.jobs import JobMetrics
@@ -67,7 +69,7 @@ def jobs(settings: Settings, db: Database) -> Jobs:
         states.observe(JobMetrics(db.sessions))
     queue = job_queue(settings, db, states)
     # Every process that changes job state writes the webhook outbox in the same transaction.
-    states.observe(webhook_outbox(db))
+    states.observe(webhook_outbox(db, clock))
     return Jobs(db, states, JobStore(states, queue.dispatch), queue)
 
 
@@ -86,13 +88,13 @@ def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:
     return EmbeddedQueue(states, poll_interval=settings.worker_poll_interval)
 
 
-def webhook_outbox(db: Database) -> Outbox:
+def webhook_outbox(db: Database, clock: Clock = utcnow) -> Outbox:
     """The webhook outbox; on PostgreSQL each message is also a Procrastinate task."""
     if db.dialect == "postgresql":
         from imagetune.webhooks.fleet import WebhookTasks
 
-        return Outbox(db.sessions, WebhookTasks())
-    return Outbox(db.sessions)
+        return Outbox(db.sessions, WebhookTasks(), clock)
+    return Outbox(db.sessions, clock=clock)
 
 
 def webhook_policy(settings: Settings) -> Policy:
@@ -108,7 +110,7 @@ def webhook_sender(settings: Settings) -> Sender:
     )
 
 
-def local_storage(settings: Settings, files_route: str) -> LocalStorage:
+def local_storage(settings: Settings, files_route: str, clock: Clock = utcnow) -> LocalStorage:
     """Files under the data directory, served by the API under ``files_route``."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = (
@@ -122,6 +124,7 @@ def local_storage(settings: Settings, files_route: str) -> LocalStorage:
         public_url=settings.resolved_public_url(),
         route=files_route,
         min_free_bytes=settings.storage_min_free_mb * 2**20,
+        clock=clock,
     )
 
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from imagetune.signing import UrlSigner
+from tests.clocks import FakeClock
 from tests.conftest import ClientFactory
 from tests.support import ServerProcess, make_image
 
@@ -84,15 +85,17 @@ def test_expired_url_is_403(http_server: ServerProcess, result_url: str) -> None
     assert response.status_code == FORBIDDEN
 
 
-def test_url_expires_after_the_configured_ttl(server_factory, client_factory) -> None:
-    server = server_factory(
-        IMAGETUNE_RESULT_URL_TTL="1", IMAGETUNE_WORKERS="1", processor="sleep:0"
-    )
-    url = client_factory(server).upscale(make_image(), "1K")["image_urls"][0]
+def test_url_expires_after_the_configured_ttl(service_factory, client_factory) -> None:
+    clock = FakeClock()
+    service = service_factory(IMAGETUNE_RESULT_URL_TTL="60", clock=clock)
+    client = client_factory(service)
+    url = client.upscale(make_image(), "1K")["image_urls"][0]
     expires = int(parse_qs(urlsplit(url).query)["expires"][0])
-    assert expires <= time.time() + 1
-    time.sleep(max(0.0, expires - time.time()) + 1.1)
-    assert httpx.get(url).status_code == FORBIDDEN
+    assert expires == int(clock().timestamp()) + 60
+    clock.advance(59)
+    assert client.download(url).status_code == 200
+    clock.advance(2)
+    assert client.download(url).status_code == FORBIDDEN
 
 
 @pytest.mark.parametrize("query", ["", "?expires=123", "?sig=abc", "?expires=soon&sig=abc"])

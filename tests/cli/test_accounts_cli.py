@@ -67,5 +67,6 @@ def test_serve_prints_where_it_listens_and_how_to_get_a_key(server_factory) -> N
     server: ServerProcess = server_factory(IMAGETUNE_WORKERS="0")
     log = server.log()
     assert f"listening on {server.base_url}" in log
+    assert f"playground: {server.base_url}/" in log
     assert "users create" in log
     assert "keys create" in log

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import update
 
 from imagetune import wiring
+from imagetune.clock import utcnow
 from imagetune.config import Settings
-from imagetune.db.models import Job, utcnow
+from imagetune.db.models import Job
 from imagetune.jobs.models import NewJob, Scale
 from tests.conftest import WorkerFactory
 from tests.databases import fresh_postgres_database

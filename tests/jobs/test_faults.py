@@ -149,7 +149,7 @@ def test_originals_no_job_refers_to_are_swept_once_old(
     old = time.time() - ORPHAN_AGE.total_seconds() - 60
     for key in (f"originals/{kept}", orphan):
         os.utime(storage.path(key), (old, old))
-    assert purge_orphans(world.store, storage) == 1
+    assert purge_orphans(world.store, storage, utcnow()) == 1
     assert not storage.exists(orphan)
     assert storage.exists(f"originals/{kept}")
     assert storage.exists(recent)

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
-from imagetune.db.models import utcnow
+from imagetune.clock import utcnow
 from imagetune.jobs.retention import purge_expired
 from imagetune.signing import UrlSigner
 from imagetune.storage.local import LocalStorage
+from tests.clocks import FakeClock
 from tests.factories import RETENTION, JobWorld
-from tests.support import make_image
+from tests.support import make_image, wait_until
 
 
 def test_purge_deletes_expired_files_only(database_url: str, tmp_path: Path) -> None:
@@ -30,7 +28,7 @@ def test_purge_deletes_expired_files_only(database_url: str, tmp_path: Path) -> 
     world.states.fail(failed, "broken")
     world.queue.claim("w")
 
-    assert purge_expired(world.store, world.states, storage) == 0  # nothing has expired yet
+    assert purge_expired(world.store, world.states, storage, utcnow()) == 0  # none expired yet
     finished = world.store.get(done)
     assert finished is not None
     assert finished.expires_at == finished.finished_at + RETENTION  # type: ignore[operator]
@@ -46,29 +44,27 @@ def test_purge_deletes_expired_files_only(database_url: str, tmp_path: Path) -> 
     assert purge_expired(world.store, world.states, storage, now=later) == 0
 
 
-def test_results_expire_over_http(server_factory, client_factory) -> None:
-    server = server_factory(
-        IMAGETUNE_WORKERS="1",
-        IMAGETUNE_RETENTION_SECONDS="3",
-        IMAGETUNE_PURGE_INTERVAL="0.2",
-        processor="sleep:0",
+def test_results_expire_through_the_service(service_factory, client_factory) -> None:
+    clock = FakeClock()
+    service = service_factory(
+        IMAGETUNE_RETENTION_SECONDS="3600", IMAGETUNE_PURGE_INTERVAL="0.05", clock=clock
     )
-    client = client_factory(server)
+    client = client_factory(service)
     job = client.upscale(make_image(), "1K")
     assert job["status"] == "Succeed"
     expires_at = datetime.fromisoformat(job["expires_at"])
     finished_at = datetime.fromisoformat(job["finished_at"])
-    assert expires_at - finished_at == timedelta(seconds=3)
+    assert expires_at - finished_at == timedelta(seconds=3600)
     url = job["image_urls"][0]
     # The link is never valid beyond the file it points to.
     assert int(parse_qs(urlsplit(url).query)["expires"][0]) <= expires_at.timestamp()
-    assert httpx.get(url).status_code == 200
+    assert client.download(url).status_code == 200
 
-    time.sleep(max(0.0, expires_at.timestamp() - time.time()) + 1.0)
+    clock.advance((expires_at - clock()).total_seconds() + 1)
+    files = service.data_dir / "files"
+    wait_until(lambda: not list((files / "results").iterdir()), 10, "the purge")
+    assert not list((files / "originals").iterdir())
     after = client.job(job["job_id"]).json()
     assert after["status"] == "Succeed"
     assert after["image_urls"] == []
-    assert httpx.get(url).status_code in (403, 404)
-    files = server.data_dir / "files"
-    assert not list((files / "results").iterdir())
-    assert not list((files / "originals").iterdir())
+    assert client.download(url).status_code in (403, 404)

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import Job, utcnow
+from imagetune.clock import utcnow
+from imagetune.db.models import Job
 from imagetune.engine.base import OutputFormat
 from imagetune.engine.models import ModelName
 from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale

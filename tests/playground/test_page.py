@@ -119,6 +119,9 @@ def test_api_only_nodes_serve_the_page_and_it_can_be_turned_off(
         assert response.status_code == 404, path
         assert response.json() == {"detail": "Not Found"}
     assert httpx.get(f"{off.base_url}/healthz").status_code == 200
+    # The start-up banner names the playground only where there is one.
+    assert f"playground: {api_node.base_url}/" in api_node.log()
+    assert "playground: " not in off.log()
     # Not part of the API: the OpenAPI schema stays the API's alone.
     schema = httpx.get(f"{api_node.base_url}/openapi.json").json()
     assert "/" not in schema["paths"]

@@ -12,8 +12,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from imagetune.webhooks.secrets import WebhookSecrets
 from tests.conftest import ServiceFactory
 from tests.metrics.scraping import scrape, value
+from tests.support import wait_until
 from tests.webhooks.conftest import FAST, Submitter
-from tests.webhooks.receivers import Answer, Receiver, wait_until
+from tests.webhooks.receivers import Answer, Receiver
 
 DELIVERIES = "imagetune_webhook_deliveries_total"
 

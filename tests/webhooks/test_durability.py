@@ -9,8 +9,9 @@ import pytest
 
 from tests.conftest import ServerFactory, WorkerFactory
 from tests.databases import fresh_postgres_database
+from tests.support import wait_until
 from tests.webhooks.conftest import FAST, Submitter
-from tests.webhooks.receivers import Answer, Receiver, wait_until
+from tests.webhooks.receivers import Answer, Receiver
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from imagetune.webhooks.addresses import Policy
 from imagetune.webhooks.delivery import REFUSED, Sender
 from tests.conftest import ServiceFactory
 from tests.inprocess import InProcessService
-from tests.support import ApiClient, make_image
+from tests.support import ApiClient, make_image, wait_until
 from tests.webhooks.conftest import Submitter
-from tests.webhooks.receivers import Listener, wait_until
+from tests.webhooks.receivers import Listener
 
 SubmitterFor = Callable[..., Submitter]
 

@@ -1,5 +1,7 @@
 """``AsyncClient``: the same methods as ``Client``, awaitable."""
 
+# sync.py is generated from this file (make client-sync): one implementation, two faces.
+
 from __future__ import annotations
 
 import asyncio
@@ -116,11 +118,12 @@ class AsyncClient(BaseClient):
         """The first result's bytes; with ``path``, written there (the path is returned)."""
         current = await self.get(job) if isinstance(job, str) else job
         try:
-            data = (await self._send("GET", self._result_url(current))).content
+            response = await self._send("GET", self._result_url(current))
         except LinkExpired:
             # Result links expire; every poll issues a fresh one.
             fresh = await self.get(current)
-            data = (await self._send("GET", self._result_url(fresh))).content
+            response = await self._send("GET", self._result_url(fresh))
+        data = response.content
         if path is None:
             return data
         target = Path(path)

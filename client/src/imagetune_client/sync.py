@@ -1,5 +1,7 @@
 """``Client``: the blocking client."""
 
+# Generated from asyncio_client.py (make client-sync): edit that file, not this one.
+
 from __future__ import annotations
 
 import logging
@@ -113,10 +115,12 @@ class Client(BaseClient):
         """The first result's bytes; with ``path``, written there (the path is returned)."""
         current = self.get(job) if isinstance(job, str) else job
         try:
-            data = self._send("GET", self._result_url(current)).content
+            response = self._send("GET", self._result_url(current))
         except LinkExpired:
             # Result links expire; every poll issues a fresh one.
-            data = self._send("GET", self._result_url(self.get(current))).content
+            fresh = self.get(current)
+            response = self._send("GET", self._result_url(fresh))
+        data = response.content
         if path is None:
             return data
         target = Path(path)

@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagetune.api.quotas import Quotas
-from imagetune.db.models import IdempotencyKey, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import IdempotencyKey
 from imagetune.errors import ImagetuneError, TryLater
 from imagetune.jobs.models import NewJob
 
@@ -58,9 +59,12 @@ def valid_key(key: str | None) -> bool:
 class IdempotencyKeys:
     """The keys users sent with their submissions, in the database."""
 
-    def __init__(self, sessions: sessionmaker[Session], ttl: timedelta) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl: timedelta, clock: Clock = utcnow
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl
+        self._clock = clock
 
     def find(self, user_id: int, key: str) -> IdempotencyKey | None:
         """The live record of ``key``, or None (never used, or expired)."""
@@ -69,7 +73,7 @@ class IdempotencyKeys:
                 select(IdempotencyKey).where(
                     IdempotencyKey.user_id == user_id,
                     IdempotencyKey.key == key,
-                    IdempotencyKey.created_at > utcnow() - self._ttl,
+                    IdempotencyKey.created_at > self._clock() - self._ttl,
                 )
             )
 
@@ -86,7 +90,7 @@ class IdempotencyKeys:
                 delete(IdempotencyKey).where(
                     IdempotencyKey.user_id == user_id,
                     IdempotencyKey.key == key,
-                    IdempotencyKey.created_at <= utcnow() - self._ttl,
+                    IdempotencyKey.created_at <= self._clock() - self._ttl,
                 )
             )
 

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 
 from imagetune.api.job_body import job_body
 from imagetune.api.schemas import JobResponse, WebhookStatus
+from imagetune.clock import Clock, utcnow
 from imagetune.errors import JobNotFound
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.store import JobStore
@@ -107,8 +108,16 @@ JobRead = tuple[JobRecord, WebhookStatus | None]
 class Polls:
     """A job's status for its owner: the batched read, then the job's body."""
 
-    def __init__(self, store: JobStore, outbox: Outbox, storage: Storage, url_ttl: int) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        outbox: Outbox,
+        storage: Storage,
+        url_ttl: int,
+        clock: Clock = utcnow,
+    ) -> None:
         self._reader = BatchedJobReader(poll_reads(store, outbox))
+        self._clock = clock
         self._storage = storage
         self._url_ttl = url_ttl
 
@@ -118,7 +127,7 @@ class Polls:
         if read is None or read[0].user_id != user_id:
             raise JobNotFound()
         job, webhook = read
-        return job_body(job, self._storage, self._url_ttl, webhook)
+        return job_body(job, self._storage, self._url_ttl, webhook, now=self._clock())
 
     def close(self) -> None:
         self._reader.close()

@@ -172,7 +172,7 @@ async def get_job(request: Request, job_id: uuid.UUID) -> Response:
     """The job's status, and the URLs of its results once it has succeeded."""
     # The hottest route takes its parts from the request, not as dependencies: FastAPI
     # solves each dependency per request, and profiling put that at a third of the
-    # route's own time (see README, Benchmarks). Its work is in api/polling.py.
+    # route's own time (see docs/benchmarks.md). Its work is in api/polling.py.
     polls: Polls = request.app.state.polls
     body = await polls.status(job_id, request.state.user_id)
     # Serialised once by pydantic, not validated again against response_model.

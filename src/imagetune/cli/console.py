@@ -25,7 +25,10 @@ def how_to_get_a_key(settings: Settings) -> None:
     base = settings.resolved_public_url()
     cmd = command_name()
     env = "" if settings.data_dir == Path("data") else f"IMAGETUNE_DATA_DIR={settings.data_dir} "
-    console.print(f"[bold]imagetune[/] listening on [cyan]{base}[/] (API docs: {base}/docs)")
+    playground = f", playground: {base}/" if settings.playground else ""
+    console.print(
+        f"[bold]imagetune[/] listening on [cyan]{base}[/] (API docs: {base}/docs{playground})"
+    )
     console.print("Get an API key, in another terminal:")
     console.print(f"  {env}{cmd} users create alice", highlight=False)
     console.print(f"  {env}{cmd} keys create alice", highlight=False)

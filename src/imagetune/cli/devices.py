@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from imagetune.cli.context import settings as settings_of
 from imagetune.config import Settings
 from imagetune.engine.base import Device
 from imagetune.engine.devices import (
@@ -24,12 +25,13 @@ out = Console(soft_wrap=True)
 
 
 def devices(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")] = False,
 ) -> None:
     """List the Vulkan devices ncnn sees (index, name, type, memory budget), what `auto`
     chooses and why, and what this host's IMAGETUNE_ENGINE_DEVICE / _GPU settings choose.
     Exits 1 when those settings cannot be met (a worker would fail to start)."""
-    settings = Settings()
+    settings = settings_of(ctx)
     found = list_devices()
     auto = select_devices(found, Device.AUTO)
     configured: Selection | None = None

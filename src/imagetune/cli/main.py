@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from imagetune.cli import accounts, status, webhooks
+from imagetune.cli.context import Hooks, Invocation, invocation
 from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
 from imagetune.config import Settings
 from imagetune.engine.base import Device
-
-if TYPE_CHECKING:
-    from imagetune.hosting.worker_process import ProcessorFactory
 
 app = typer.Typer(
     help="imagetune: a self-hosted image upscaling service.",
@@ -31,19 +28,10 @@ app.command()(devices)
 app.command()(status.status)
 
 
-@dataclass(frozen=True)
-class Hooks:
-    """What a program embedding this CLI may swap (``main(obj=Hooks(...))``): the test
-    suite runs `serve` and `worker` with processors that take a chosen time."""
-
-    processor_factory: ProcessorFactory | None = None
-
-
-def _processor_factory(ctx: typer.Context) -> ProcessorFactory:
-    from imagetune import wiring
-
-    hooks = ctx.obj if isinstance(ctx.obj, Hooks) else Hooks()
-    return hooks.processor_factory or wiring.processor
+@app.callback()
+def _invocation(ctx: typer.Context) -> None:
+    # Every command reads the settings of this one object (imagetune.cli.context).
+    ctx.obj = Invocation(ctx.obj if isinstance(ctx.obj, Hooks) else Hooks())
 
 
 @app.command()
@@ -70,14 +58,14 @@ def serve(
     }
     if no_workers:
         overrides["workers"] = 0
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = invocation(ctx).settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     if settings.resolved_workers and settings.engine_device is Device.GPU:
         _require_gpu(settings)
     if settings.log_format == "text":  # a JSON log is for machines: every line an object
         how_to_get_a_key(settings)
     uvicorn.run(
-        create_app(settings, _processor_factory(ctx), freeze_heap=True),
+        create_app(settings, invocation(ctx).processor_factory(), freeze_heap=True),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -125,7 +113,7 @@ def worker(
     from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
 
-    settings = Settings()
+    settings = invocation(ctx).settings()
     configure_logging(settings.log_level, settings.log_format)
     json_log = settings.log_format == "json"
     # None: one process per selected GPU, or available CPUs / engine threads.
@@ -142,10 +130,11 @@ def worker(
         signal.signal(signum, lambda *_: stop.set())
     host_metrics.prepare(settings)  # before the job system: its observer counts too
     jobs = wiring.jobs(settings, wiring.database(settings))
+    processor_factory = invocation(ctx).processor_factory()
     try:
         with (
             run_workers(
-                settings, jobs, wiring.storage(settings), requested, _processor_factory(ctx)
+                settings, jobs, wiring.storage(settings), requested, processor_factory
             ) as pool,
             host_metrics.serve_worker_metrics(settings, jobs.database),
         ):
@@ -168,11 +157,11 @@ def worker(
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(ctx: typer.Context) -> None:
     """Apply the schema migrations (serve does this at start-up too)."""
     from imagetune import wiring
     from imagetune.db.migrate import current_revision
 
-    database = wiring.database(Settings())
+    database = wiring.database(invocation(ctx).settings())
     typer.echo(f"database at revision {current_revision(database.engine)}")
     database.close()

@@ -13,8 +13,9 @@ from rich.table import Table
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from imagetune.config import Settings
-from imagetune.db.models import Job, utcnow
+from imagetune.cli.context import settings
+from imagetune.clock import utcnow
+from imagetune.db.models import Job
 from imagetune.jobs.hosts import HostReport, recent_reports
 from imagetune.jobs.models import JobState
 
@@ -193,12 +194,13 @@ def _print(status: Status) -> None:
 
 
 def status(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")] = False,
 ) -> None:
     """Jobs by state, recent throughput and durations, and fleet workers (from the database)."""
     from imagetune import wiring
 
-    database = wiring.database(Settings())
+    database = wiring.database(settings(ctx))
     try:
         with database.sessions() as session:
             current = read_status(session, database.dialect)

@@ -16,7 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from imagetune.config import Settings
+from imagetune.cli.context import settings
 from imagetune.engine.base import OutputFormat, ProcessRequest
 from imagetune.engine.errors import EngineError
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
@@ -30,6 +30,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def upscale(
+    ctx: typer.Context,
     source: Annotated[
         Path, typer.Argument(exists=True, help="An image, or a directory of images.")
     ],
@@ -92,7 +93,7 @@ def upscale(
         )
         raise typer.Exit(1 if failed else 0)
     try:
-        processor = wiring.processor(Settings())
+        processor = wiring.processor(settings(ctx))
     except NoGpuDevice as e:
         err.print(f"[red]error:[/] {e}", highlight=False)
         raise typer.Exit(1) from None

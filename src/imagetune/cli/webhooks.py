@@ -8,13 +8,14 @@ import typer
 from rich.console import Console
 from sqlalchemy import select
 
-from imagetune.config import Settings
+from imagetune.cli.context import settings
 
 webhooks = typer.Typer(help="Webhook signing secrets.", no_args_is_help=True)
 
 
 @webhooks.command("secret")
 def secret(
+    ctx: typer.Context,
     user: str,
     rotate: Annotated[
         bool,
@@ -31,7 +32,7 @@ def secret(
     from imagetune.db.models import User
     from imagetune.webhooks.secrets import WebhookSecrets
 
-    database = wiring.database(Settings())
+    database = wiring.database(settings(ctx))
     try:
         with database.sessions() as session:
             user_id = session.scalar(

@@ -21,9 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from imagetune.clock import utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -18,7 +18,6 @@ from datetime import timedelta
 
 from imagetune import wiring
 from imagetune.config import Settings
-from imagetune.db.models import utcnow
 from imagetune.storage.base import Storage
 from imagetune.webhooks.courier import Courier
 from imagetune.webhooks.fleet import WebhookTasks
@@ -34,7 +33,7 @@ CONCURRENCY = 4
 @contextmanager
 def deliver_webhooks(settings: Settings, jobs: Jobs, storage: Storage) -> Iterator[None]:
     """Deliver outbox messages until the block ends."""
-    outbox = wiring.webhook_outbox(jobs.database)
+    outbox = wiring.webhook_outbox(jobs.database, jobs.states.clock)
     name = settings.worker_name or socket.gethostname()
     courier = Courier(
         outbox,
@@ -115,7 +114,7 @@ def _poll(courier: Courier, stop: threading.Event, interval: float) -> None:
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="webhook") as pool:
         while not stop.is_set():
             try:
-                for message_id in courier.outbox.due(utcnow()):
+                for message_id in courier.outbox.due(courier.outbox.clock()):
                     if message_id not in in_flight:
                         in_flight[message_id] = pool.submit(courier.deliver, message_id)
             except Exception:
@@ -133,9 +132,11 @@ def _sweep(courier: Courier, tasks: WebhookTasks, stop: threading.Event, interva
     while not stop.wait(interval):
         try:
             requeued = 0
-            for message_id in courier.outbox.stranded(utcnow() - timedelta(seconds=2 * interval)):
+            for message_id in courier.outbox.stranded(
+                courier.outbox.clock() - timedelta(seconds=2 * interval)
+            ):
                 with sessions.begin() as session:
-                    requeued += tasks.defer(session, message_id, utcnow())
+                    requeued += tasks.defer(session, message_id, courier.outbox.clock())
             if requeued:
                 log.warning("webhooks: %d message(s) had lost their task; queued again", requeued)
         except Exception:

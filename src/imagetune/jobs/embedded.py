@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import Job, utcnow
+from imagetune.db.models import Job
 from imagetune.errors import transient
 from imagetune.jobs.models import JobRecord, JobState
 from imagetune.jobs.queue import JobHandler, StopSignal
@@ -43,7 +43,7 @@ class EmbeddedQueue:
 
     def claim(self, worker_id: str) -> JobRecord | None:
         """Start the oldest queued job for ``worker_id``; None when there is none."""
-        due = Job.retry_at.is_(None) | (Job.retry_at <= utcnow())
+        due = Job.retry_at.is_(None) | (Job.retry_at <= self._states.clock())
         oldest = (
             select(Job.id)
             .where(Job.state == JobState.QUEUED.value, due)

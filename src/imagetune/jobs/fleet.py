@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import Job, utcnow
+from imagetune.db.models import Job
 from imagetune.jobs.models import JobRecord, JobState
 from imagetune.jobs.queue import JobHandler, StopSignal
 from imagetune.jobs.states import NOTHING_RELEASED, JobStates, Released
@@ -209,7 +209,7 @@ class FleetQueue:
             session,
             "retry_job",
             job_id=entry_id,
-            retry_at=utcnow(),
+            retry_at=self._states.clock(),
             new_priority=None,
             new_queue_name=None,
             new_lock=None,

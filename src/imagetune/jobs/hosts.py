@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import WorkerHost, utcnow
+from imagetune.clock import utcnow
+from imagetune.db.models import WorkerHost
 
 FRESH = timedelta(seconds=30)
 """Reports older than this are of hosts gone (hosts report every heartbeat interval)."""

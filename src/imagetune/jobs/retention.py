@@ -9,7 +9,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from imagetune.db.models import utcnow
 from imagetune.jobs.states import JobStates
 from imagetune.jobs.store import JobStore
 from imagetune.storage.base import Storage
@@ -24,12 +23,10 @@ ORPHAN_SWEEP_INTERVAL = 3600.0
 ORIGINALS = "originals/"
 
 
-def purge_expired(
-    jobs: JobStore, states: JobStates, storage: Storage, now: datetime | None = None
-) -> int:
+def purge_expired(jobs: JobStore, states: JobStates, storage: Storage, now: datetime) -> int:
     """Delete the files of every job expired by ``now``; how many jobs were purged."""
     purged = 0
-    while batch := jobs.expired(now or utcnow()):
+    while batch := jobs.expired(now):
         for job in batch:
             # Files shared with a job that reused this one's result stay for that job.
             if not jobs.shares_files(job):
@@ -40,10 +37,10 @@ def purge_expired(
     return purged
 
 
-def purge_orphans(jobs: JobStore, storage: Storage, now: datetime | None = None) -> int:
+def purge_orphans(jobs: JobStore, storage: Storage, now: datetime) -> int:
     """Delete the originals stored before ``now`` - ORPHAN_AGE that no job refers to;
     how many were deleted."""
-    old = list(storage.written_before(ORIGINALS, (now or utcnow()) - ORPHAN_AGE))
+    old = list(storage.written_before(ORIGINALS, now - ORPHAN_AGE))
     deleted = 0
     for start in range(0, len(old), 500):
         batch = old[start : start + 500]
@@ -77,11 +74,12 @@ class Purger:
         next_orphan_sweep = time.monotonic() + self._interval
         while not self._stop.wait(self._interval):
             try:
-                if purged := purge_expired(self._jobs, self._states, self._storage):
+                now = self._states.clock()
+                if purged := purge_expired(self._jobs, self._states, self._storage, now):
                     log.info("deleted the files of %d expired job(s)", purged)
                 if time.monotonic() >= next_orphan_sweep:
                     next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_INTERVAL
-                    if orphans := purge_orphans(self._jobs, self._storage):
+                    if orphans := purge_orphans(self._jobs, self._storage, now):
                         log.warning("deleted %d original(s) that no job refers to", orphans)
             except Exception:  # a failed sweep is retried at the next interval
                 log.exception("purging expired files failed")

@@ -20,13 +20,13 @@ already expired) can never be deleting files a new job is being pointed at.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imagetune import __version__
-from imagetune.db.models import Job, utcnow
+from imagetune.db.models import Job
 from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
 
 REUSE_MARGIN = timedelta(minutes=1)
@@ -45,9 +45,9 @@ def fingerprint(upload_digest: bytes, scale: Scale, options: JobOptions) -> str:
     return digest.hexdigest()
 
 
-def reusable(session: Session, job: NewJob) -> tuple[str, list[str]] | None:
+def reusable(session: Session, job: NewJob, now: datetime) -> tuple[str, list[str]] | None:
     """(original key, result keys) of the user's latest succeeded job with ``job``'s
-    fingerprint whose files are kept, or None."""
+    fingerprint whose files are kept (after ``now``), or None."""
     assert job.fingerprint is not None
     source = session.execute(
         select(Job.original_key, Job.result_keys)
@@ -56,7 +56,7 @@ def reusable(session: Session, job: NewJob) -> tuple[str, list[str]] | None:
             Job.fingerprint == job.fingerprint,
             Job.state == JobState.SUCCEEDED.value,
             Job.purged_at.is_(None),
-            Job.expires_at > utcnow() + REUSE_MARGIN,
+            Job.expires_at > now + REUSE_MARGIN,
         )
         .order_by(Job.expires_at.desc())
         .limit(1)

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import Job, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import Job
 from imagetune.errors import interrupted
 from imagetune.jobs.models import JobOptions, JobRecord, JobState, NewJob, Scale
 
@@ -112,8 +113,11 @@ class JobStates:
         max_attempts: int,
         retry_window: timedelta = DEFAULT_RETRY_WINDOW,
         observers: Sequence[Observer] = (),
+        clock: Clock = utcnow,
     ) -> None:
         self.sessions = sessions
+        self.clock = clock
+        """Every timestamp a transition writes comes from here."""
         self.retention = retention
         self.max_attempts = max_attempts
         self.retry_window = retry_window
@@ -140,7 +144,7 @@ class JobStates:
                 result_keys=[],
                 attempts=0,
                 progress=0,
-                created_at=utcnow(),
+                created_at=self.clock(),
                 request_id=job.request_id,
             )
         )
@@ -164,7 +168,7 @@ class JobStates:
                 state=JobState.RUNNING.value,
                 worker_id=worker_id,
                 attempts=Job.attempts + 1,
-                started_at=utcnow(),
+                started_at=self.clock(),
                 progress=0,
             )
             .returning(Job)
@@ -215,7 +219,7 @@ class JobStates:
         not taken again before the returned time. Once ``retry_window`` has passed since
         its first such fault it ends Failed with the public ``error`` instead (None is
         returned, as when it was not running)."""
-        now = utcnow()
+        now = self.clock()
         running = (Job.id == job_id) & (Job.state == JobState.RUNNING.value)
         row = session.execute(select(Job.faulted_at).where(running)).one_or_none()
         if row is None:
@@ -300,7 +304,7 @@ class JobStates:
             purged = session.scalars(
                 update(Job)
                 .where(Job.id == job_id, Job.state.not_in(UNFINISHED), Job.purged_at.is_(None))
-                .values(purged_at=utcnow())
+                .values(purged_at=self.clock())
                 .returning(Job.id)
             ).all()
             self._notify(session, purged, Change.PURGED)
@@ -321,7 +325,7 @@ class JobStates:
     def _finish(
         self, session: Session, which: ColumnElement[bool], state: JobState, **values: Any
     ) -> list[uuid.UUID]:
-        now = utcnow()
+        now = self.clock()
         finished = list(
             session.scalars(
                 update(Job)

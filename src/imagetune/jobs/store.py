@@ -11,7 +11,7 @@ from typing import cast
 from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import IdempotencyKey, Job, JobWebhook, utcnow
+from imagetune.db.models import IdempotencyKey, Job, JobWebhook
 from imagetune.jobs.models import JobRecord, NewJob
 from imagetune.jobs.reuse import reusable
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
@@ -43,7 +43,7 @@ class JobStore:
         if there is one (imagetune.jobs.reuse), sharing its files (``job.original_key`` is
         replaced by the earlier job's); False, recording nothing, otherwise."""
         with self._sessions.begin() as session:
-            source = reusable(session, job)
+            source = reusable(session, job, self._states.clock())
             if source is None:
                 return False
             original_key, result_keys = source
@@ -77,7 +77,7 @@ class JobStore:
                     key=job.idempotency_key,
                     request_hash=job.request_hash or "",
                     job_id=job.id,
-                    created_at=utcnow(),
+                    created_at=self._states.clock(),
                 )
             )
             session.flush()

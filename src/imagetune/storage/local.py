@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from imagetune.clock import Clock, utcnow
 from imagetune.signing import UrlSigner
 from imagetune.storage.base import unavailable, validate_key
 
@@ -26,10 +26,12 @@ class LocalStorage:
         public_url: str,
         route: str,
         min_free_bytes: int = 0,
+        clock: Clock = utcnow,
     ) -> None:
         self.root = root.resolve()
         self._min_free_bytes = min_free_bytes
         """Below this much free space the store reports trouble (readiness goes 503)."""
+        self._clock = clock
         self.root.mkdir(parents=True, exist_ok=True)
         self._signer = signer
         self._public_url = public_url.rstrip("/")
@@ -100,10 +102,10 @@ class LocalStorage:
 
     def url(self, key: str, expires_in: int) -> str:
         key = validate_key(key)
-        expires = int(time.time()) + expires_in
+        expires = int(self._clock().timestamp()) + expires_in
         route = self._route + key
         query = urlencode({"expires": expires, "sig": self._signer.sign(route, expires)})
         return f"{self._public_url}{quote(route)}?{query}"
 
     def verify(self, key: str, expires: int, signature: str) -> bool:
-        return self._signer.verify(self._route + key, expires, signature, time.time())
+        return self._signer.verify(self._route + key, expires, signature, self._clock().timestamp())

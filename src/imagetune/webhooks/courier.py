@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta
 
 from imagetune.api.job_body import job_body
-from imagetune.db.models import utcnow
 from imagetune.storage.base import Storage
 from imagetune.webhooks import signing
 from imagetune.webhooks.delivery import DELIVERED, REFUSED, Sender, next_delay
@@ -48,7 +46,13 @@ class Courier:
     def body(self, message: Leased) -> bytes:
         """The message as JSON: the job body as GET /public/v1/job/{id} gave it at the event,
         with fresh result URLs and the webhook's delivery status as it is now."""
-        data = job_body(message.job, self._storage, self._ttl, self.outbox.status(message.job.id))
+        data = job_body(
+            message.job,
+            self._storage,
+            self._ttl,
+            self.outbox.status(message.job.id),
+            now=self.outbox.clock(),
+        )
         timestamp = message.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         document = {
             "type": message.event.value,
@@ -64,10 +68,10 @@ class Courier:
         if message is None:
             return None
         body = self.body(message)
+        at = self.outbox.clock()
         headers = signing.headers(
-            self._secrets.signing(message.user_id), message.id, int(time.time()), body
+            self._secrets.signing(message.user_id), message.id, int(at.timestamp()), body
         )
-        at = utcnow()
         result = self._sender.send(message.url, headers, body)
         attempts = message.attempts + 1
         delay = next_delay(result, attempts, self._schedule)
@@ -81,7 +85,7 @@ class Courier:
                 excerpt=result.excerpt,
                 host=self._host,
             ),
-            None if delay is None else utcnow() + timedelta(seconds=delay),
+            None if delay is None else self.outbox.clock() + timedelta(seconds=delay),
         )
         if self._on_outcome:
             self._on_outcome(attempt_outcome(result.outcome, status, delay))

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagetune.api.schemas import WebhookStatus
-from imagetune.db.models import Job, JobWebhook, WebhookAttempt, WebhookMessage, utcnow
+from imagetune.clock import Clock, utcnow
+from imagetune.db.models import Job, JobWebhook, WebhookAttempt, WebhookMessage
 from imagetune.jobs.models import JobOptions, JobRecord, JobState, Scale
 from imagetune.jobs.states import Transition
 from imagetune.webhooks.events import EVENTS, Event, from_text
@@ -123,8 +124,14 @@ _MESSAGES = (
 
 
 class Outbox:
-    def __init__(self, sessions: sessionmaker[Session], schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        schedule: Schedule | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
         self.sessions = sessions
+        self.clock = clock
         self._engine: Engine = sessions.kw["bind"]
         self._schedule = schedule
 
@@ -151,7 +158,7 @@ class Outbox:
                 .execution_options(populate_existing=True)
             )
         }
-        now = utcnow()
+        now = self.clock()
         for transition in changed:
             event, wanted = EVENTS[transition.change]
             if transition.job_id not in filters or wanted not in from_text(
@@ -221,7 +228,7 @@ class Outbox:
     def lease(self, message_id: str, seconds: float) -> Leased | None:
         """Hold ``message_id`` for ``seconds`` if it is due and free; None otherwise (not
         due yet, finished, or another deliverer has it)."""
-        now = utcnow()
+        now = self.clock()
         with self.sessions.begin() as session:
             message = session.scalars(
                 update(WebhookMessage)

@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.db.models import WebhookSecret, utcnow
+from imagetune.clock import utcnow
+from imagetune.db.models import WebhookSecret
 from imagetune.webhooks.signing import new_secret
 
 ROTATION_OVERLAP = timedelta(hours=24)
