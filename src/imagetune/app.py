@@ -26,7 +26,7 @@ from imagetune.api.limits import HeaderLimits
 from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.polling import Polls
-from imagetune.api.quotas import Quotas, RateLimiter
+from imagetune.api.quotas import Quotas
 from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
@@ -106,9 +106,7 @@ def create_app(
                 database.sessions, timedelta(seconds=settings.retention_seconds), clock
             )
             app.state.quotas = Quotas(
-                limiter=RateLimiter(settings.rate_limit_per_minute)
-                if settings.rate_limit_per_minute
-                else None,
+                limiter=wiring.rate_limiter(settings, database),
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,

@@ -33,6 +33,7 @@ from imagetune.webhooks.outbox import Outbox
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from imagetune.api.quotas import Limiter
     from imagetune.metrics.http import HttpMetrics
 
 
@@ -95,6 +96,18 @@ def webhook_outbox(db: Database, clock: Clock = utcnow) -> Outbox:
 
         return Outbox(db.sessions, WebhookTasks(), clock)
     return Outbox(db.sessions, clock=clock)
+
+
+def rate_limiter(settings: Settings, db: Database) -> Limiter | None:
+    """Per-user submission rate: one bucket per user for the whole cluster on PostgreSQL
+    (API processes on many hosts), per process on SQLite (one host)."""
+    from imagetune.api.quotas import RateLimiter, SharedRateLimiter
+
+    if not settings.rate_limit_per_minute:
+        return None
+    if db.dialect == "postgresql":
+        return SharedRateLimiter(settings.rate_limit_per_minute, db.engine)
+    return RateLimiter(settings.rate_limit_per_minute)
 
 
 def webhook_policy(settings: Settings) -> Policy:
