@@ -12,7 +12,7 @@ that fault is left out), with Debian's PostgreSQL binaries (`initdb`, `pg_ctl`):
 
 For each variant (this checkout, and each --compare checkout, run from its own root
 with its own src/ first on PYTHONPATH) and each fault, `imagetune serve` (one worker
-whose jobs take 0.3 s: tests/processors.py, not the engine) gets one submission every
+whose jobs take 1 s: tests/processors.py, not the engine) gets one submission every
 0.2 s; after two seconds the fault is injected for --seconds, then lifted, and the load
 goes on until a submission succeeds again (at most 30 s). Then every accepted job is
 waited for (at most 60 s).
@@ -149,7 +149,7 @@ def serve(variant: Path, data_dir: Path, env: dict[str, str], log: Path) -> tupl
             env={
                 **os.environ,
                 "PYTHONPATH": str(variant / "src"),
-                "IMAGETUNE_TEST_PROCESSOR": "sleep:0.3",
+                "IMAGETUNE_TEST_PROCESSOR": "sleep:1",
                 "IMAGETUNE_DATA_DIR": str(data_dir),
                 "IMAGETUNE_PORT": str(port),
                 "IMAGETUNE_WORKERS": "1",
