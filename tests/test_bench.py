@@ -139,6 +139,29 @@ def test_webhooks() -> None:
     )
 
 
+def test_usage() -> None:
+    engine = create_engine(normalize_url(POSTGRES_URL))
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as e:
+        service_missing(f"PostgreSQL at {POSTGRES_URL} is not reachable ({e.orig})")
+    finally:
+        engine.dispose()
+
+    output = run_smoke("usage.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/usage\.py --smoke$",
+        r"^10,000 usage rows, 100 users, November 2026; PostgreSQL .* median of 3 runs$",
+        r"^query +rows out +median ms +max ms$",
+        rf"^month totals +1 +{FIGURE} +{FIGURE}$",
+        rf"^by day,user,model,scale +[\d,]+ +{FIGURE} +{FIGURE}$",
+        rf"^budget check, one user +1 +{FIGURE} +{FIGURE}$",
+    )
+
+
 def test_faults() -> None:
     if (
         os.geteuid() != 0

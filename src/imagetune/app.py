@@ -15,11 +15,10 @@ from starlette.concurrency import run_in_threadpool
 
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
-from imagetune.api import health, public
+from imagetune.api import health, public, usage
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
-from imagetune.api.files import FILES_ROUTE, files_router
-from imagetune.api.idempotency import IdempotencyKeys
+from imagetune.api.files import files_router
 from imagetune.api.inspection import Inspector
 from imagetune.api.keycache import KeyCache
 from imagetune.api.limits import HeaderLimits
@@ -27,10 +26,14 @@ from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.polling import Polls
 from imagetune.api.quotas import Quotas
+from imagetune.api.services import Services
+from imagetune.api.submissions import Submissions
 from imagetune.clock import Clock, utcnow
 from imagetune.config import Settings
 from imagetune.hosting.host import run_workers
 from imagetune.hosting.worker_process import ProcessorFactory
+from imagetune.jobs.budgets import Budgets
+from imagetune.jobs.idempotency import IdempotencyKeys
 from imagetune.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ def create_app(
     written here, retention, signed URLs, Idempotency-Key windows, webhook schedules);
     worker processes keep the system's.
     """
-    local = None if settings.storage_url else wiring.local_storage(settings, FILES_ROUTE, clock)
+    local = None if settings.storage_url else wiring.local_storage(settings, clock)
     storage: Storage = local or wiring.object_storage(settings)
     http_metrics = wiring.http_metrics(settings)
 
@@ -88,28 +91,43 @@ def create_app(
             )
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
-            app.state.settings = settings
-            app.state.database = database
             accounts = Accounts(database.sessions)
-            app.state.key_cache = KeyCache(
-                database_check(accounts, CapacityLimiter(DATABASE_READERS))
-            )
+            budgets = Budgets(database.sessions, clock)
             outbox = wiring.webhook_outbox(database, clock)
-            app.state.polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
-            stack.callback(app.state.polls.close)
-            app.state.jobs = jobs.store
-            app.state.storage = storage
-            app.state.pool = pool
-            app.state.metrics_registry = wiring.metrics_registry(settings, database)
-            app.state.inspector = inspector
-            app.state.idempotency = IdempotencyKeys(
-                database.sessions, timedelta(seconds=settings.retention_seconds), clock
-            )
-            app.state.quotas = Quotas(
+            polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
+            stack.callback(polls.close)
+            quotas = Quotas(
                 limiter=wiring.rate_limiter(settings, database),
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,
+                budgets=budgets,
+            )
+            submissions = Submissions(
+                jobs.store,
+                storage,
+                inspector,
+                IdempotencyKeys(
+                    database.sessions, timedelta(seconds=settings.retention_seconds), clock
+                ),
+                quotas,
+                webhook_policy=wiring.webhook_policy(settings),
+                result_reuse=settings.result_reuse,
+            )
+            metrics_token = settings.metrics_token
+            app.state.services = Services(
+                key_cache=KeyCache(database_check(accounts, CapacityLimiter(DATABASE_READERS))),
+                max_upload_bytes=settings.max_upload_bytes,
+                submissions=submissions,
+                polls=polls,
+                database=database,
+                storage=storage,
+                workers=pool,
+                metrics_registry=wiring.metrics_registry(settings, database),
+                metrics_token=metrics_token.get_secret_value() if metrics_token else None,
+                accounts=accounts,
+                budgets=budgets,
+                admin_token=settings.admin_token,
             )
             base = settings.resolved_public_url()
             playground = f", playground: {base}/" if settings.playground else ""
@@ -150,6 +168,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
+    app.include_router(usage.router)
+    if settings.admin_token:
+        from imagetune.api import admin
+
+        app.include_router(admin.router)
     if local is not None:
         app.include_router(files_router(local))
     app.include_router(health.router)

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="When set, /metrics requires `Authorization: Bearer <token>`."
     )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="When set (16 characters or more), the admin API under /admin/v1 "
+        "answers to `Authorization: Bearer <token>`; unset, those paths are 404.",
+    )
     worker_metrics_port: int = Field(
         default=9464,
         ge=0,

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from sqlalchemy import exc as sqlalchemy_errors
 
-from imagetune.engine.errors import OutOfMemory, TimedOut
+from imagetune.engine.errors import OutOfMemory, TimedOut, UndecodableImage
 from imagetune.storage.base import StorageUnavailable
 
 
@@ -57,7 +57,8 @@ class JobNotFound(ImagetuneError):
 
 
 class InvalidImage(ImagetuneError):
-    """The upload cannot be decoded as a supported image (raised by the engine too)."""
+    """The upload cannot be decoded as a supported image (the engine's UndecodableImage,
+    as the API answers it: ``invalid_image``)."""
 
     status_code = 400
     detail = "Invalid image file"
@@ -67,6 +68,11 @@ class InvalidImage(ImagetuneError):
         super().__init__(
             public, internal=f"{public or self.detail} ({internal})" if internal else None
         )
+
+
+def invalid_image(error: UndecodableImage) -> InvalidImage:
+    """What a client is told of an image the engine could not decode."""
+    return InvalidImage(error.reason, internal=error.internal)
 
 
 class UploadTooLarge(ImagetuneError):
@@ -167,8 +173,15 @@ def _deadline(error: BaseException) -> str:
     return took_too_long(error.limit) if isinstance(error, TimedOut) else PROCESSING_FAILED
 
 
+def _undecodable(error: BaseException) -> str:
+    if isinstance(error, UndecodableImage):
+        return invalid_image(error).detail
+    return PROCESSING_FAILED
+
+
 JOB_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], str]], ...] = (
     (ImagetuneError, _own_detail),
+    (UndecodableImage, _undecodable),
     (FileNotFoundError, lambda _: ORIGINAL_MISSING),
     (OutOfMemory, lambda _: OUT_OF_MEMORY),
     (MemoryError, lambda _: OUT_OF_MEMORY),

@@ -18,10 +18,12 @@ from imagetune.config import Settings
 from imagetune.db.database import Database, open_database
 from imagetune.engine.base import Processor
 from imagetune.engine.pipeline import EngineConfig, Upscaler
+from imagetune.jobs.budgets import Budgets
 from imagetune.jobs.embedded import EmbeddedQueue
 from imagetune.jobs.queue import JobQueue
 from imagetune.jobs.states import JobStates
 from imagetune.jobs.store import JobStore
+from imagetune.jobs.usage import UsageRecorder
 from imagetune.signing import UrlSigner, load_or_create_secret
 from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
@@ -69,9 +71,12 @@ def jobs(settings: Settings, db: Database, clock: Clock = utcnow) -> Jobs:
 
         states.observe(JobMetrics(db.sessions))
     queue = job_queue(settings, db, states)
-    # Every process that changes job state writes the webhook outbox in the same transaction.
+    # Every process that changes job state writes the webhook outbox and the usage rows
+    # in the same transaction.
     states.observe(webhook_outbox(db, clock))
-    return Jobs(db, states, JobStore(states, queue.dispatch), queue)
+    states.observe(UsageRecorder())
+    store = JobStore(states, queue.dispatch, admit=Budgets(db.sessions, clock).charge)
+    return Jobs(db, states, store, queue)
 
 
 def job_queue(settings: Settings, db: Database, states: JobStates) -> JobQueue:
@@ -123,8 +128,8 @@ def webhook_sender(settings: Settings) -> Sender:
     )
 
 
-def local_storage(settings: Settings, files_route: str, clock: Clock = utcnow) -> LocalStorage:
-    """Files under the data directory, served by the API under ``files_route``."""
+def local_storage(settings: Settings, clock: Clock = utcnow) -> LocalStorage:
+    """Files under the data directory, served by the API (imagetune.api.files)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = (
         settings.secret_key.get_secret_value().encode()
@@ -135,7 +140,6 @@ def local_storage(settings: Settings, files_route: str, clock: Clock = utcnow) -
         settings.data_dir / "files",
         signer=UrlSigner(secret),
         public_url=settings.resolved_public_url(),
-        route=files_route,
         min_free_bytes=settings.storage_min_free_mb * 2**20,
         clock=clock,
     )
@@ -159,9 +163,7 @@ def storage(settings: Settings) -> Storage:
     """For processes that only read and write objects (workers): any configured store."""
     if settings.storage_url:
         return object_storage(settings)
-    from imagetune.api.files import FILES_ROUTE
-
-    return local_storage(settings, FILES_ROUTE)
+    return local_storage(settings)
 
 
 def processor(settings: Settings) -> Processor:

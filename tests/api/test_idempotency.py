@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from imagetune.api.idempotency import IdempotencyKeyReused, IdempotencyKeys
 from imagetune.clock import utcnow
 from imagetune.db.engine import make_engine
 from imagetune.db.models import IdempotencyKey, Job
+from imagetune.jobs.idempotency import IdempotencyKeyReused, IdempotencyKeys
 from imagetune.jobs.models import NewJob, Scale
 from tests.conftest import ClientFactory, ServerFactory, ServiceFactory
 from tests.databases import fresh_postgres_database

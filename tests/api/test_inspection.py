@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from imagetune.api.inspection import Inspector
+from imagetune.engine.decode import Checked
 from imagetune.errors import InvalidImage
 from tests.support import make_image
 
@@ -24,7 +25,7 @@ def inspector() -> Inspector:
 
 
 def test_checks_in_another_process(inspector: Inspector) -> None:
-    assert inspector.check(make_image(fmt="JPEG")) == "JPEG"
+    assert inspector.check(make_image((64, 48), fmt="JPEG")) == Checked("JPEG", 64, 48)
     with pytest.raises(InvalidImage, match="not a supported image format"):
         inspector.check(b"garbage")
     [child] = inspector._all
@@ -38,7 +39,7 @@ def test_a_crashed_decoder_costs_one_request(inspector: Inspector) -> None:
     child.process.join()
     with pytest.raises(InvalidImage, match="the decoder failed"):
         inspector.check(make_image())
-    assert inspector.check(make_image()) == "PNG"  # replaced
+    assert inspector.check(make_image()).format == "PNG"  # replaced
     [replacement] = inspector._all
     assert replacement is not child
 
@@ -47,7 +48,9 @@ def test_concurrent_checks_share_the_processes(inspector: Inspector) -> None:
     # One process, four uploads at once: each waits its turn and gets its own answer.
     with ThreadPoolExecutor(4) as pool:
         formats = ["PNG", "JPEG", "WEBP", "GIF"]
-        answers = list(pool.map(lambda fmt: inspector.check(make_image(fmt=fmt)), formats))
+        answers = [
+            c.format for c in pool.map(lambda f: inspector.check(make_image(fmt=f)), formats)
+        ]
     assert answers == formats
     assert len(inspector._all) == 1
 
@@ -58,7 +61,7 @@ def test_an_abandoned_answer_is_still_collected(inspector: Inspector) -> None:
         inspection.result()
     with pytest.raises(InvalidImage):  # asked again: the same answer, nothing waits
         inspection.result()
-    assert inspector.check(make_image()) == "PNG"
+    assert inspector.check(make_image()).format == "PNG"
 
 
 def test_decoding_over_the_memory_limit_is_400(service_factory, client_factory) -> None:

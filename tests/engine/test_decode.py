@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from imagetune.engine.decode import apply_orientation, check_decodable, decode
-from imagetune.errors import InvalidImage
+from imagetune.engine.decode import Checked, apply_orientation, check_decodable, decode
+from imagetune.engine.errors import UndecodableImage
+from imagetune.errors import invalid_image
 from tests.support import make_image
 
 
@@ -71,11 +72,12 @@ def test_first_frame_of_animation() -> None:
 )
 @pytest.mark.parametrize("decoder", [decode, check_decodable])
 def test_undecodable_raises_invalid_image(decoder, data: bytes, reason: str) -> None:
-    with pytest.raises(InvalidImage) as info:
+    with pytest.raises(UndecodableImage) as info:
         decoder(data)
-    assert info.value.status_code == 400
-    assert info.value.detail.startswith("Invalid image file: ")
-    assert reason in info.value.detail
+    answer = invalid_image(info.value)  # what the API answers
+    assert answer.status_code == 400
+    assert answer.detail.startswith("Invalid image file: ")
+    assert reason in answer.detail
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -92,4 +94,4 @@ def test_array_orientation_matches_pillow(orientation: int) -> None:
 
 
 def test_check_decodable_names_the_format() -> None:
-    assert check_decodable(make_image(fmt="WEBP")) == "WEBP"
+    assert check_decodable(make_image((40, 30), fmt="WEBP")) == Checked("WEBP", 40, 30)

@@ -13,8 +13,8 @@ from starlette.types import Message
 
 from imagetune import logs
 from imagetune.accounts import Accounts
-from imagetune.api.idempotency import admit_unless_replay
-from imagetune.api.keycache import Check, KeyCache
+from imagetune.api.keycache import Check
+from imagetune.api.services import services
 from imagetune.errors import InvalidApiKey, UploadTooLarge
 
 
@@ -41,12 +41,11 @@ class AuthenticatedRoute(APIRoute):
 
         async def authenticated(request: Request) -> Response:
             key = bearer_key(request.headers.get("authorization"))
-            state = request.app.state
-            cache: KeyCache = state.key_cache
-            request.state.user_id = await cache.user_id(key)
+            parts = services(request)
+            request.state.user_id = await parts.key_cache.user_id(key)
             logs.user_id.set(request.state.user_id)
             headers = await self.before_body(request)
-            response = await handler(limit_body(request, state.settings.max_upload_bytes))
+            response = await handler(limit_body(request, parts.max_upload_bytes))
             response.headers.update(headers)
             return response
 
@@ -62,9 +61,7 @@ class SubmissionRoute(AuthenticatedRoute):
 
     async def before_body(self, request: Request) -> dict[str, str]:
         headers: dict[str, str] = await run_in_threadpool(
-            admit_unless_replay,
-            request.app.state.idempotency,
-            request.app.state.quotas,
+            services(request).submissions.admit,
             request.state.user_id,
             request.headers.get("idempotency-key"),
         )

@@ -1,8 +1,8 @@
 """What routes depend on, as Annotated aliases: each route names only what it uses.
 
-The parts are built once per app (imagetune.app) and kept on ``app.state``. The getters
-are ``async`` because they only read attributes: FastAPI runs a plain ``def`` dependency
-in its thread pool, a hop per dependency per request.
+The parts are the app's Services (imagetune.api.services). The getters are ``async``
+because they only read attributes: FastAPI runs a plain ``def`` dependency in its thread
+pool, a hop per dependency per request.
 """
 
 from __future__ import annotations
@@ -12,39 +12,29 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from imagetune.api.inspection import Inspector
-from imagetune.config import Settings
+from imagetune.api.services import Workers, services
+from imagetune.api.submissions import Submissions
 from imagetune.db.database import Database
-from imagetune.jobs.store import JobStore
 from imagetune.storage.base import Storage
 
 # Declares the scheme for the OpenAPI docs; the check itself is AuthenticatedRoute's.
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key from `imagetune keys`")
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_jobs(request: Request) -> JobStore:
-    jobs: JobStore = request.app.state.jobs
-    return jobs
+async def get_submissions(request: Request) -> Submissions:
+    return services(request).submissions
 
 
 async def get_storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
+    return services(request).storage
 
 
 async def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+    return services(request).database
 
 
-async def get_inspector(request: Request) -> Inspector:
-    inspector: Inspector = request.app.state.inspector
-    return inspector
+async def get_workers(request: Request) -> Workers | None:
+    return services(request).workers
 
 
 async def get_current_user(
@@ -55,9 +45,8 @@ async def get_current_user(
     return user_id
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-JobsDep = Annotated[JobStore, Depends(get_jobs)]
+SubmissionsDep = Annotated[Submissions, Depends(get_submissions)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-InspectorDep = Annotated[Inspector, Depends(get_inspector)]
+WorkersDep = Annotated[Workers | None, Depends(get_workers)]
 CurrentUser = Annotated[int, Depends(get_current_user)]

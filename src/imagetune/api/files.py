@@ -14,10 +14,7 @@ from fastapi.responses import FileResponse
 
 from imagetune.errors import FileLinkInvalid, FileNotFound
 from imagetune.storage.base import StorageError, validate_key
-from imagetune.storage.local import LocalStorage
-
-FILES_ROUTE = "/files/"
-"""Where results are served; LocalStorage signs URLs under it."""
+from imagetune.storage.local import FILES_ROUTE, LocalStorage
 
 FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from imagetune.api.deps import DatabaseDep, StorageDep
+from imagetune.api.deps import DatabaseDep, StorageDep, WorkersDep
 from imagetune.api.schemas import HealthResponse, ReadinessResponse
 from imagetune.db.database import Database
 from imagetune.jobs.hosts import WorkerHosts
 
-if TYPE_CHECKING:
-    from imagetune.hosting.pool import PoolHealth
-
 router = APIRouter(tags=["health"])
-
-
-class Workers(Protocol):
-    """The worker processes this process runs (imagetune.hosting.pool.WorkerPool)."""
-
-    @property
-    def size(self) -> int: ...
-
-    device: str
-    """The devices the workers run on, in words."""
-
-    def alive(self) -> int: ...
-
-    def health(self) -> PoolHealth: ...
 
 
 @router.get("/healthz", response_model=HealthResponse)
@@ -43,11 +24,10 @@ async def healthz() -> HealthResponse:
     response_model=ReadinessResponse,
     responses={503: {"model": ReadinessResponse, "description": "Not ready"}},
 )
-def readyz(request: Request, database: DatabaseDep, storage: StorageDep) -> JSONResponse:
+def readyz(database: DatabaseDep, storage: StorageDep, pool: WorkersDep) -> JSONResponse:
     """The database answers, the storage takes writes (with room to spare), and workers
     can start: every one this process runs is alive; without workers of its own, the
     worker hosts that report (fleet) are not all in a crash loop."""
-    pool: Workers | None = request.app.state.pool
     expected = pool.size if pool else 0
     alive = pool.alive() if pool else 0
     problems: dict[str, str] = {}
@@ -56,7 +36,7 @@ def readyz(request: Request, database: DatabaseDep, storage: StorageDep) -> JSON
     if (trouble := storage.trouble()) is not None:
         problems["storage"] = trouble
     if pool is not None:
-        if (trouble := pool.health().trouble) is not None:
+        if (trouble := pool.trouble()) is not None:
             problems["workers"] = trouble
         elif alive < expected:
             problems["workers"] = f"{alive} of {expected} worker processes alive"

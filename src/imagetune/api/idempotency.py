@@ -1,172 +1,19 @@
-"""Idempotent submissions: the same ``Idempotency-Key`` from the same user, the same job.
-
-A key is remembered for the retention period (``IMAGETUNE_RETENTION_SECONDS``) after its
-first request. Its row is inserted in the transaction that creates the job, and (user,
-key) is that row's primary key, so the database lets one job through however many
-requests race, in one API process or several.
-"""
+"""The ``Idempotency-Key`` header of submissions; the keys themselves (their rows, the
+claim) are imagetune.jobs.idempotency's."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import Header
 
-from imagetune.api.quotas import Quotas
-from imagetune.clock import Clock, utcnow
-from imagetune.db.models import IdempotencyKey
-from imagetune.errors import ImagetuneError, TryLater
-from imagetune.jobs.models import NewJob
+from imagetune.jobs.idempotency import MAX_KEY_LENGTH
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
 # Printable ASCII, space included (HTTP strips it at either end).
 KEY_PATTERN = r"^[\x20-\x7e]+$"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-
-class IdempotencyKeyReused(ImagetuneError):
-    status_code = 422
-    detail = "Idempotency-Key was already used for a different request"
-
-
-def request_hash(upload_digest: bytes, fields: Mapping[str, str]) -> str:
-    """SHA-256 over the upload's SHA-256 and every form field (as validated, defaults filled
-    in, so a retry that spells out a default is the same request)."""
-    digest = hashlib.sha256(upload_digest)
-    digest.update(json.dumps(dict(sorted(fields.items()))).encode())
-    return digest.hexdigest()
-
-
-def valid_key(key: str | None) -> bool:
-    return (
-        key is not None
-        and 0 < len(key) <= MAX_KEY_LENGTH
-        and all(0x20 <= ord(c) <= 0x7E for c in key)
-    )
-
-
-class IdempotencyKeys:
-    """The keys users sent with their submissions, in the database."""
-
-    def __init__(
-        self, sessions: sessionmaker[Session], ttl: timedelta, clock: Clock = utcnow
-    ) -> None:
-        self._sessions = sessions
-        self._ttl = ttl
-        self._clock = clock
-
-    def find(self, user_id: int, key: str) -> IdempotencyKey | None:
-        """The live record of ``key``, or None (never used, or expired)."""
-        with self._sessions() as session:
-            return session.scalar(
-                select(IdempotencyKey).where(
-                    IdempotencyKey.user_id == user_id,
-                    IdempotencyKey.key == key,
-                    IdempotencyKey.created_at > self._clock() - self._ttl,
-                )
-            )
-
-    def is_replay(self, user_id: int, key: str | None) -> bool:
-        """Whether a request with ``key`` repeats an earlier one (quotas then do not apply:
-        it creates nothing)."""
-        return valid_key(key) and self.find(user_id, key or "") is not None
-
-    def forget_expired(self, user_id: int, key: str) -> None:
-        """Drop ``key``'s record once it has outlived the retention period, so the key can
-        create a new job."""
-        with self._sessions.begin() as session:
-            session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.user_id == user_id,
-                    IdempotencyKey.key == key,
-                    IdempotencyKey.created_at <= self._clock() - self._ttl,
-                )
-            )
-
-    def claim(
-        self, user_id: int, key: str | None, upload_digest: bytes, fields: Mapping[str, str]
-    ) -> Claim:
-        """``upload_digest``: the upload's SHA-256, hashed once per request for this and for
-        result reuse's fingerprint."""
-        return Claim(self, user_id, key, request_hash(upload_digest, fields) if key else None)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One submission's use of its key (or of none)."""
-
-    keys: IdempotencyKeys
-    user_id: int
-    key: str | None
-    request_hash: str | None
-
-    def replayed(self) -> uuid.UUID | None:
-        """The job this key already created, or None when the request is new.
-
-        Raises IdempotencyKeyReused (422) when the key came with a different request.
-        """
-        if self.key is None:
-            return None
-        record = self.keys.find(self.user_id, self.key)
-        if record is None:
-            self.keys.forget_expired(self.user_id, self.key)
-            return None
-        if record.request_hash != self.request_hash:
-            raise IdempotencyKeyReused()
-        return record.job_id
-
-    def create(self, create: Callable[[NewJob], None], job: NewJob) -> uuid.UUID | None:
-        """``create(job)`` under this key: None when it did, or the id of the job a
-        concurrent request with the same key created first (nothing is created then)."""
-        if self.key is None:
-            create(job)
-            return None
-        try:
-            create(
-                dataclasses.replace(job, idempotency_key=self.key, request_hash=self.request_hash)
-            )
-        except IntegrityError:
-            replayed = self.replayed()
-            if replayed is None:
-                raise
-            return replayed
-        return None
-
-
-def admit_unless_replay(
-    keys: IdempotencyKeys, quotas: Quotas, user_id: int, key: str | None
-) -> dict[str, str]:
-    """``quotas.admit``, except for a request that repeats an earlier one's key: it creates
-    no job, so it is no new job to the quotas (nor a rate-limit token)."""
-    if keys.is_replay(user_id, key):
-        return {}
-    try:
-        return quotas.admit(user_id)
-    except TryLater:
-        # A concurrent copy of this request may have created its job since the look-up,
-        # and that job may be what filled the cap: then this request is a replay.
-        if keys.is_replay(user_id, key):
-            return {}
-        raise
-
-
-async def get_idempotency_keys(request: Request) -> IdempotencyKeys:  # async: no thread hop
-    keys: IdempotencyKeys = request.app.state.idempotency
-    return keys
-
-
-IdempotencyKeysDep = Annotated[IdempotencyKeys, Depends(get_idempotency_keys)]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from imagetune.engine.decode import check_decodable
-from imagetune.errors import InvalidImage, ServiceUnavailable
+from imagetune.engine.decode import Checked, check_decodable
+from imagetune.engine.errors import UndecodableImage
+from imagetune.errors import InvalidImage, ServiceUnavailable, invalid_image
 from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,10 @@ PIPE_BYTES = 1 << 20
 
 
 def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int) -> None:
-    """An inspector process: decode each upload that arrives, answer its format or the
-    InvalidImage. Anything else (MemoryError past the address-space cap) ends the
-    process after saying so: it is replaced."""
+    """An inspector process: decode each upload that arrives, answer what it found
+    (imagetune.engine.decode.Checked) or the UndecodableImage (pickled: its reason and
+    internal text cross the pipe). Anything else (MemoryError past the address-space cap)
+    ends the process after saying so: it is replaced."""
     set_process_name(INSPECTOR_PROCESS_NAME)
     limit_address_space(memory_mb)
     while True:
@@ -52,7 +54,7 @@ def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels:
             return
         try:
             answers.send(check_decodable(data, max_pixels))
-        except InvalidImage as e:
+        except UndecodableImage as e:
             answers.send(e)
         except BaseException:
             answers.send(None)
@@ -121,8 +123,9 @@ class Inspector:
             with contextlib.suppress(InvalidImage):  # an empty upload is refused, as it should
                 inspection.result()
 
-    def check(self, data: bytes) -> str:
-        """The image format; InvalidImage when it does not decode within the limits."""
+    def check(self, data: bytes) -> Checked:
+        """The image's format and size; InvalidImage when it does not decode within the
+        limits."""
         return self.start(data).result()
 
     def start(self, data: bytes) -> Inspection:
@@ -141,7 +144,7 @@ class Inspector:
             self._replace(child, "died", kill=False)
         return inspection
 
-    def _answer(self, inspection: Inspection) -> str:
+    def _answer(self, inspection: Inspection) -> Checked:
         child = inspection.child
         left = max(0.0, inspection.deadline - time.monotonic())
         try:
@@ -157,10 +160,10 @@ class Inspector:
             self._replace(child, "died", kill=False)
             raise InvalidImage(FAILED)
         self._idle.put(child)
-        if isinstance(answer, InvalidImage):
-            raise answer
-        fmt: str = answer
-        return fmt
+        if isinstance(answer, UndecodableImage):
+            raise invalid_image(answer) from answer
+        checked: Checked = answer
+        return checked
 
     def _replace(self, broken: _Process, why: str, *, kill: bool) -> None:
         log.warning("an upload inspector %s; replacing it", why)
@@ -209,11 +212,11 @@ class Inspection:
     deadline: float
     """time.monotonic() by which the decoder must have answered."""
     failed: InvalidImage | None = None
-    answered: str | None = None
+    answered: Checked | None = None
 
-    def result(self) -> str:
-        """The image format; InvalidImage when it does not decode within the limits.
-        Asked again, the same answer."""
+    def result(self) -> Checked:
+        """The image's format and size; InvalidImage when it does not decode within the
+        limits. Asked again, the same answer."""
         if self.failed is None and self.answered is None:
             try:
                 self.answered = self.inspector._answer(self)

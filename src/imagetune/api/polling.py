@@ -19,12 +19,11 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Generic, TypeVar
 
-from imagetune.api.job_body import job_body
-from imagetune.api.schemas import JobResponse, WebhookStatus
 from imagetune.clock import Clock, utcnow
 from imagetune.errors import JobNotFound
 from imagetune.jobs.models import JobRecord
 from imagetune.jobs.store import JobStore
+from imagetune.jobs.view import JobResponse, WebhookStatus, job_view
 from imagetune.storage.base import Storage
 from imagetune.webhooks.outbox import Outbox
 
@@ -127,7 +126,7 @@ class Polls:
         if read is None or read[0].user_id != user_id:
             raise JobNotFound()
         job, webhook = read
-        return job_body(job, self._storage, self._url_ttl, webhook, now=self._clock())
+        return job_view(job, self._storage, self._url_ttl, webhook, now=self._clock())
 
     def close(self) -> None:
         self._reader.close()

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from imagetune import logs, wiring
 from imagetune.api.auth import AuthenticatedRoute, SubmissionRoute
-from imagetune.api.deps import (
-    CurrentUser,
-    InspectorDep,
-    JobsDep,
-    SettingsDep,
-    StorageDep,
-)
-from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader, IdempotencyKeysDep
-from imagetune.api.polling import Polls
-from imagetune.api.schemas import JobIdResponse, JobResponse, ModelResponse
-from imagetune.api.webhooks import FILTER_DESCRIPTION, WEBHOOK_DESCRIPTION, checked_webhook
+from imagetune.api.deps import CurrentUser, SubmissionsDep
+from imagetune.api.idempotency import REPLAYED_HEADER, IdempotencyKeyHeader
+from imagetune.api.schemas import JobIdResponse, ModelResponse
+from imagetune.api.services import services
+from imagetune.api.submissions import Submission
+from imagetune.api.webhooks import FILTER_DESCRIPTION, WEBHOOK_DESCRIPTION
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, MODELS, ModelName
 from imagetune.errors import InvalidApiKey, UserNotFound
-from imagetune.jobs.models import JobOptions, NewJob, Scale
-from imagetune.jobs.reuse import fingerprint
+from imagetune.jobs.models import JobOptions, Scale
+from imagetune.jobs.view import JobResponse
 
 AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": InvalidApiKey.detail},
@@ -60,15 +52,15 @@ submissions = APIRouter(
         },
         400: {"description": "Invalid image file, or a malformed multipart body"},
         413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
-        429: {"description": "Rate limit, unfinished-job cap or queue full (see Retry-After)"},
+        429: {
+            "description": "Rate limit, unfinished-job cap, queue full or monthly budget "
+            "exceeded (see Retry-After)"
+        },
     },
 )
 def upscale(
     user_id: CurrentUser,
-    jobs: JobsDep,
-    storage: StorageDep,
-    inspector: InspectorDep,
-    settings: SettingsDep,
+    submissions: SubmissionsDep,
     image: Annotated[
         UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
     ],
@@ -91,73 +83,23 @@ def upscale(
     webhook_events_filter: Annotated[str | None, Form(description=FILTER_DESCRIPTION)] = None,
     idempotency_key: IdempotencyKeyHeader = None,
     *,
-    keys: IdempotencyKeysDep,
     response: Response,
 ) -> JobIdResponse:
     """Create an upscale job; returns at once with its id while the work runs behind."""
-    hook = checked_webhook(wiring.webhook_policy(settings), webhook, webhook_events_filter)
-    data = image.file.read()
-    fields = {
-        "scale": scale.value,
-        "model": model.value,
-        "output_format": output_format.value,
-        "metadata": metadata.value,
-    }
-    if hook is not None:
-        fields |= {"webhook": hook.url, "webhook_events_filter": hook.events}
-    upload_digest = hashlib.sha256(data).digest()  # once: the idempotency hash and reuse's
-    claim = keys.claim(user_id, idempotency_key, upload_digest, fields)
-    if (replayed := claim.replayed()) is not None:
+    submitted = submissions.submit(
+        user_id,
+        Submission(
+            image=image.file,
+            scale=scale,
+            options=JobOptions(model=model, output_format=output_format, metadata=metadata),
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
+            idempotency_key=idempotency_key,
+        ),
+    )
+    if submitted.replayed:
         response.headers[REPLAYED_HEADER] = "true"
-        return JobIdResponse(job_id=replayed)
-    # Refuse what a worker could not decode (in an isolated process: a hostile file must
-    # not hurt the API). The original is written to storage meanwhile, the decode and
-    # the write's fsync overlapping, and deleted unless a job of this request uses it.
-    inspection = inspector.start(data)
-    job_id = uuid.uuid4()
-    original_key = f"originals/{job_id}"
-    options = JobOptions(model=model, output_format=output_format, metadata=metadata)
-    reused = False
-
-    def record(job: NewJob) -> None:
-        nonlocal reused
-        # The user's same request, done before: the new job shares its results at once.
-        reused = settings.result_reuse and jobs.create_reusing(job)
-        if not reused:
-            jobs.create(job)
-
-    written = False
-    try:
-        storage.write(original_key, data)
-        written = True
-        inspection.result()
-        replayed = claim.create(
-            record,
-            NewJob(
-                id=job_id,
-                user_id=user_id,
-                scale=scale,
-                original_key=original_key,
-                options=options,
-                request_id=logs.request_id.get(),
-                webhook_url=hook.url if hook else None,
-                webhook_events=hook.events if hook else "",
-                fingerprint=fingerprint(upload_digest, scale, options),
-            ),
-        )
-    except BaseException:
-        # The inspector process is free again only once its answer is collected.
-        with contextlib.suppress(Exception):
-            inspection.result()
-        if written:  # refused, or no job was recorded: nothing refers to it
-            storage.delete(original_key)
-        raise
-    if replayed is not None or reused:  # the job is another's, or uses an earlier original
-        storage.delete(original_key)
-    if replayed is not None:  # a concurrent request with the same key came first
-        response.headers[REPLAYED_HEADER] = "true"
-        return JobIdResponse(job_id=replayed)
-    return JobIdResponse(job_id=job_id)
+    return JobIdResponse(job_id=submitted.job_id)
 
 
 @router.get(
@@ -173,8 +115,7 @@ async def get_job(request: Request, job_id: uuid.UUID) -> Response:
     # The hottest route takes its parts from the request, not as dependencies: FastAPI
     # solves each dependency per request, and profiling put that at a third of the
     # route's own time (see docs/benchmarks.md). Its work is in api/polling.py.
-    polls: Polls = request.app.state.polls
-    body = await polls.status(job_id, request.state.user_id)
+    body = await services(request).polls.status(job_id, request.state.user_id)
     # Serialised once by pydantic, not validated again against response_model.
     return Response(body.model_dump_json(), media_type="application/json")
 

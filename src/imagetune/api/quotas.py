@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from imagetune.db.models import RateBucket
 from imagetune.errors import TryLater
+from imagetune.jobs.budgets import Budgets
 from imagetune.jobs.store import JobStore
 
 
@@ -130,9 +131,12 @@ class Quotas:
     jobs: JobStore
     max_unfinished_per_user: int
     max_queue_length: int
+    budgets: Budgets | None = None
 
     def admit(self, user_id: int) -> dict[str, str]:
         """Headers for an admitted submission; raises TryLater (429/503) otherwise."""
+        if self.budgets:  # first: a user out of budget spends no rate-limit token
+            self.budgets.check(user_id)
         headers: dict[str, str] = {}
         if self.limiter:
             allowed, state = self.limiter.take(user_id)

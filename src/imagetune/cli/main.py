@@ -1,4 +1,4 @@
-"""Top-level commands: serve, db, and the users/keys groups."""
+"""Top-level commands: serve, db, usage, and the users/keys groups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from imagetune.cli import accounts, status, webhooks
+from imagetune.cli import accounts, status, usage, webhooks
 from imagetune.cli.context import Hooks, Invocation, invocation
 from imagetune.cli.devices import devices
 from imagetune.cli.upscale import upscale
@@ -26,6 +26,7 @@ app.add_typer(db, name="db")
 app.command()(upscale)
 app.command()(devices)
 app.command()(status.status)
+app.command()(usage.usage)
 
 
 @app.callback()

@@ -1,13 +1,15 @@
-"""ORM models: users, their API keys, and upscale jobs."""
+"""ORM models: users, their API keys, upscale jobs, and what those jobs used."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -77,6 +79,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # To the minute, not the request (imagetune.accounts.LAST_USED_PRECISION).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class Job(Base):
@@ -110,6 +114,11 @@ class Job(Base):
     # retry_at; faulted_at (its first such fault) starts its retry window.
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     faulted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    # The original's and the result's sizes (width x height), known at submission: what
+    # the job's usage row records and what an unfinished job holds of its user's budget.
+    input_pixels: Mapped[int | None] = mapped_column(Integer, default=None)
+    output_pixels: Mapped[int | None] = mapped_column(Integer, default=None)
 
     __table_args__ = (
         Index("ix_jobs_state_created", "state", "created_at"),
@@ -217,3 +226,57 @@ class WebhookAttempt(Base):
     # The start of the response body or the error, never more (bodies are not stored).
     excerpt: Mapped[str | None] = mapped_column(String(256), default=None)
     host: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class Usage(Base):
+    """One finished job, as accounted (imagetune.jobs.usage): written in the transaction
+    that finished it. No foreign key to jobs: usage outlives the jobs it counts."""
+
+    __tablename__ = "usage"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The UTC date the job finished: the day and month it is counted in.
+    day: Mapped[date] = mapped_column(Date)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    model: Mapped[str] = mapped_column(String(32))
+    scale: Mapped[str] = mapped_column(String(8))
+    # imagetune.jobs.usage.Outcome: succeeded, failed or reused.
+    outcome: Mapped[str] = mapped_column(String(16))
+    input_pixels: Mapped[int] = mapped_column(Integer)
+    # What was delivered: 0 for a failed job and for a reused result.
+    output_pixels: Mapped[int] = mapped_column(Integer)
+    processing_ms: Mapped[int] = mapped_column(Integer)
+
+
+class UsageDay(Base):
+    """Usage rows totalled per day, user, model and scale, kept by the same observer in
+    the same transaction (so it never disagrees with them): what reports and budgets read,
+    at most a few thousand rows a month however many jobs ran."""
+
+    __tablename__ = "usage_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scale: Mapped[str] = mapped_column(String(8), primary_key=True)
+    jobs: Mapped[int] = mapped_column(Integer)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    reused: Mapped[int] = mapped_column(Integer)
+    input_pixels: Mapped[int] = mapped_column(BigInteger)
+    output_pixels: Mapped[int] = mapped_column(BigInteger)
+    processing_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_usage_days_user_day", "user_id", "day"),)
+
+
+class Budget(Base):
+    """A user's monthly output-megapixel budget (imagetune.jobs.usage.Budgets); no row:
+    no budget."""
+
+    __tablename__ = "budgets"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    monthly_output_pixels: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

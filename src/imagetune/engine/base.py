@@ -64,5 +64,5 @@ class Processor(Protocol):
     ) -> ProcessedImage:
         """Turn the original's bytes into the encoded result.
 
-        Raises InvalidImage for an upload that is not a supported image, and the
+        Raises UndecodableImage for an upload that is not a supported image, and the
         engine's typed errors (imagetune.engine.errors) when it cannot finish."""

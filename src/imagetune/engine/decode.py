@@ -14,8 +14,8 @@ import numpy.typing as npt
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from imagetune.engine.compression import carries_artefacts
+from imagetune.engine.errors import UndecodableImage
 from imagetune.engine.metadata import SourceMetadata, read_metadata
-from imagetune.errors import InvalidImage
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 """Decoders imagetune accepts: nothing that runs external programs (EPS, PDF) or parses
@@ -80,9 +80,9 @@ class DecodedImage:
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode the first frame, apply EXIF orientation, convert to a working layout.
 
-    Raises InvalidImage with the reason when ``data`` is not a supported, intact image.
+    Raises UndecodableImage with the reason when ``data`` is not a supported, intact image.
     """
-    with _invalid_image_errors() as seen:
+    with _undecodable_errors() as seen:
         opened = _load(data, seen, max_pixels)
         icc = _valid_icc(opened.info.get("icc_profile"))
         lossy = carries_artefacts(opened, data)
@@ -96,15 +96,30 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     )
 
 
-def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
-    """The format of ``data`` once its first frame has decoded; InvalidImage otherwise.
+@dataclass(frozen=True)
+class Checked:
+    """What checking an upload found."""
+
+    format: str
+    width: int
+    height: int
+    """As stored, before EXIF orientation: the area is the same either way."""
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Checked:
+    """The format and size of ``data`` once its first frame has decoded;
+    UndecodableImage otherwise.
 
     The pixels are decoded and dropped: a truncated file is refused here, at upload,
     without the conversions a worker does later.
     """
-    with _invalid_image_errors() as seen:
-        _load(data, seen, max_pixels)
-    return seen["format"]
+    with _undecodable_errors() as seen:
+        width, height = _load(data, seen, max_pixels).size
+    return Checked(seen["format"], width, height)
 
 
 def _load(data: bytes, seen: dict[str, str], max_pixels: int) -> Image.Image:
@@ -123,22 +138,22 @@ def _load(data: bytes, seen: dict[str, str], max_pixels: int) -> Image.Image:
 
 
 @contextmanager
-def _invalid_image_errors() -> Iterator[dict[str, str]]:
-    """Turns every decoder failure into InvalidImage, naming the format once known."""
+def _undecodable_errors() -> Iterator[dict[str, str]]:
+    """Turns every decoder failure into UndecodableImage, naming the format once known."""
     seen = {"format": "image"}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield seen
     except UnidentifiedImageError as e:
-        raise InvalidImage("not a supported image format") from e
+        raise UndecodableImage("not a supported image format") from e
     except TooManyPixels as e:
-        raise InvalidImage(str(e)) from e
+        raise UndecodableImage(str(e)) from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InvalidImage("image has too many pixels") from e
+        raise UndecodableImage("image has too many pixels") from e
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-        # The decoder's own words go to the log only (InvalidImage.internal).
-        raise InvalidImage(f"cannot decode {seen['format']} data", internal=str(e)) from e
+        # The decoder's own words go to the log only (UndecodableImage.internal).
+        raise UndecodableImage(f"cannot decode {seen['format']} data", str(e)) from e
 
 
 def _valid_icc(icc: object) -> bytes | None:

@@ -1,7 +1,7 @@
 """What the engine raises when it cannot finish, typed so callers never parse messages.
 
-An upload that is not a supported, intact image raises ``imagetune.errors.InvalidImage``
-(it is a client error wherever it happens); the failures below are the engine's own.
+The engine knows nothing of HTTP: imagetune.errors maps these to what an API client or a
+job's ``error`` is told.
 """
 
 from __future__ import annotations
@@ -9,6 +9,21 @@ from __future__ import annotations
 
 class EngineError(Exception):
     """The engine could not produce a result; ``str(e)`` is for logs, not for clients."""
+
+
+class UndecodableImage(EngineError):
+    """The data is not a supported, intact image: the image's fault, not the engine's."""
+
+    def __init__(self, reason: str, internal: str | None = None) -> None:
+        # Both in ``args``: the exception is pickled back from the inspector's process.
+        super().__init__(reason, internal)
+        self.reason = reason
+        """Why, in our words (never a decoder's): safe to show a client."""
+        self.internal = internal
+        """The decoder's own words, for the log only."""
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.internal})" if self.internal else self.reason
 
 
 class OutOfMemory(EngineError):

@@ -146,6 +146,9 @@ class WorkerPool:
         with self._lock:
             return sum(slot.process.is_alive() for slot in self._slots)
 
+    def trouble(self) -> str | None:
+        return self.health().trouble
+
     def health(self) -> PoolHealth:
         with self._lock:
             for slot in self._slots:

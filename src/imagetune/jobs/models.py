@@ -8,9 +8,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from imagetune.engine.base import DEFAULT_OUTPUT_FORMAT, OutputFormat, ProcessRequest
 from imagetune.engine.metadata import DEFAULT_METADATA, MetadataMode
 from imagetune.engine.models import DEFAULT_MODEL, ModelName
+from imagetune.engine.sizing import target_size
 
 
 class Scale(StrEnum):
@@ -23,6 +26,11 @@ class Scale(StrEnum):
     @property
     def pixels(self) -> int:
         return {"1K": 1024, "2K": 2048, "4K": 4096}[self.value]
+
+    def output_pixels(self, width: int, height: int) -> int:
+        """The area of the result of a ``width`` x ``height`` original."""
+        out_width, out_height = target_size(width, height, self.pixels)
+        return out_width * out_height
 
 
 class PublicStatus(StrEnum):
@@ -91,7 +99,7 @@ class NewJob:
     scale: Scale
     original_key: str
     options: JobOptions = field(default_factory=JobOptions)
-    # An Idempotency-Key and the hash of the request it came with (api/idempotency.py).
+    # An Idempotency-Key and the hash of the request it came with (jobs/idempotency.py).
     idempotency_key: str | None = None
     request_hash: str | None = None
     request_id: str | None = None
@@ -100,6 +108,9 @@ class NewJob:
     webhook_events: str = ""
     fingerprint: str | None = None
     """Of the request, for result reuse (imagetune.jobs.reuse)."""
+    input_pixels: int | None = None
+    output_pixels: int | None = None
+    """The original's and the result's width x height (imagetune.jobs.usage)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,18 @@ class JobRecord:
     request_id: str | None = None
     """The X-Request-ID of the request that created the job."""
 
+    def to_json(self) -> dict[str, Any]:
+        """The record in JSON values, every field: its one serialisation (a webhook
+        message's snapshot), so a new field travels without another mapping."""
+        data: dict[str, Any] = _RECORD.dump_python(self, mode="json")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobRecord:
+        """The record ``to_json`` gave; a field it lacks (written before that field
+        existed) takes its default."""
+        return _RECORD.validate_python(data)
+
     def process_request(self, time_limit: float | None = None) -> ProcessRequest:
         return ProcessRequest(
             self.scale.pixels,
@@ -131,3 +154,6 @@ class JobRecord:
             metadata=self.options.metadata,
             time_limit=time_limit,
         )
+
+
+_RECORD = TypeAdapter(JobRecord)

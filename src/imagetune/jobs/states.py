@@ -146,6 +146,8 @@ class JobStates:
                 progress=0,
                 created_at=self.clock(),
                 request_id=job.request_id,
+                input_pixels=job.input_pixels,
+                output_pixels=job.output_pixels,
             )
         )
         session.flush()

@@ -6,12 +6,13 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import cast
+from typing import Protocol, cast
 
 from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from imagetune.db.models import IdempotencyKey, Job, JobWebhook
+from imagetune.db.models import Job, JobWebhook
+from imagetune.jobs import idempotency
 from imagetune.jobs.models import JobRecord, NewJob
 from imagetune.jobs.reuse import reusable
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
@@ -19,20 +20,31 @@ from imagetune.jobs.states import UNFINISHED, JobStates, to_record
 Dispatch = Callable[[Session, uuid.UUID, datetime | None], None]
 """Hands a job to the queue inside the transaction that records it (JobQueue.dispatch)."""
 
+
+class Admit(Protocol):
+    """Inside the transaction that records a new job, before it is inserted: raises to
+    refuse it, rolling the transaction back (imagetune.jobs.budgets.Budgets.charge)."""
+
+    def __call__(self, session: Session, job: NewJob, *, reused: bool) -> None: ...
+
+
 _BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("id"))
 _BY_IDS = select(Job.__table__).where(Job.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class JobStore:
-    def __init__(self, states: JobStates, dispatch: Dispatch) -> None:
+    def __init__(self, states: JobStates, dispatch: Dispatch, admit: Admit | None = None) -> None:
         self._states = states
         self._sessions = states.sessions
         self._engine: Engine = states.sessions.kw["bind"]
         self._dispatch = dispatch
+        self._admit = admit
 
     def create(self, job: NewJob) -> None:
         """Record a new job; once this returns the job is durable and will be run."""
         with self._sessions.begin() as session:
+            if self._admit is not None:
+                self._admit(session, job, reused=False)
             # One transaction: never a job without a queue entry, or the reverse.
             self._states.create(session, job)
             self._add_companions(session, job)
@@ -46,6 +58,8 @@ class JobStore:
             source = reusable(session, job, self._states.clock())
             if source is None:
                 return False
+            if self._admit is not None:
+                self._admit(session, job, reused=True)
             original_key, result_keys = source
             shared = dataclasses.replace(job, original_key=original_key)
             self._states.create(session, shared)
@@ -68,19 +82,7 @@ class JobStore:
         if job.webhook_url is not None:
             session.add(JobWebhook(job_id=job.id, url=job.webhook_url, events=job.webhook_events))
             session.flush()
-        if job.idempotency_key is not None:
-            # After the job (its foreign key). A second job for the same (user, key) fails
-            # on this row's primary key and the whole transaction rolls back.
-            session.add(
-                IdempotencyKey(
-                    user_id=job.user_id,
-                    key=job.idempotency_key,
-                    request_hash=job.request_hash or "",
-                    job_id=job.id,
-                    created_at=self._states.clock(),
-                )
-            )
-            session.flush()
+        idempotency.remember(session, job, self._states.clock())
 
     def shares_files(self, job: JobRecord) -> bool:
         """Whether another unpurged job uses ``job``'s files (a reused result)."""

@@ -13,6 +13,9 @@ from imagetune.clock import Clock, utcnow
 from imagetune.signing import UrlSigner
 from imagetune.storage.base import unavailable, validate_key
 
+FILES_ROUTE = "/files/"
+"""Where the API serves local files (imagetune.api.files); their URLs are signed under it."""
+
 
 class LocalStorage:
     """Files under ``root``; their URLs point at ``public_url`` + ``route`` + key, the route
@@ -24,7 +27,7 @@ class LocalStorage:
         *,
         signer: UrlSigner,
         public_url: str,
-        route: str,
+        route: str = FILES_ROUTE,
         min_free_bytes: int = 0,
         clock: Clock = utcnow,
     ) -> None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta
 
-from imagetune.api.job_body import job_body
+from imagetune.jobs.view import job_view
 from imagetune.storage.base import Storage
 from imagetune.webhooks import signing
 from imagetune.webhooks.delivery import DELIVERED, REFUSED, Sender, next_delay
@@ -46,7 +46,7 @@ class Courier:
     def body(self, message: Leased) -> bytes:
         """The message as JSON: the job body as GET /public/v1/job/{id} gave it at the event,
         with fresh result URLs and the webhook's delivery status as it is now."""
-        data = job_body(
+        data = job_view(
             message.job,
             self._storage,
             self._ttl,

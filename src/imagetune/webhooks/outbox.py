@@ -14,17 +14,16 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from imagetune.api.schemas import WebhookStatus
 from imagetune.clock import Clock, utcnow
 from imagetune.db.models import Job, JobWebhook, WebhookAttempt, WebhookMessage
-from imagetune.jobs.models import JobOptions, JobRecord, JobState, Scale
-from imagetune.jobs.states import Transition
+from imagetune.jobs.models import JobRecord
+from imagetune.jobs.states import Transition, to_record
+from imagetune.jobs.view import WebhookStatus
 from imagetune.webhooks.events import EVENTS, Event, from_text
 
 PENDING = "pending"
@@ -64,52 +63,6 @@ class Attempt:
 def without_query(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _snapshot(job: Job) -> dict[str, Any]:
-    def when(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "user_id": job.user_id,
-        "state": job.state,
-        "scale": job.scale,
-        "options": job.options,
-        "original_key": job.original_key,
-        "result_keys": list(job.result_keys),
-        "error": job.error,
-        "attempts": job.attempts,
-        "progress": job.progress,
-        "created_at": when(job.created_at),
-        "started_at": when(job.started_at),
-        "finished_at": when(job.finished_at),
-        "expires_at": when(job.expires_at),
-    }
-
-
-def _record(job_id: uuid.UUID, data: dict[str, Any], purged_at: datetime | None) -> JobRecord:
-    def when(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
-    created_at = when(data["created_at"])
-    assert created_at is not None
-    return JobRecord(
-        id=job_id,
-        user_id=data["user_id"],
-        state=JobState(data["state"]),
-        scale=Scale(data["scale"]),
-        options=JobOptions.from_json(data["options"]),
-        original_key=data["original_key"],
-        result_keys=list(data["result_keys"]),
-        error=data["error"],
-        attempts=data["attempts"],
-        progress=data["progress"],
-        created_at=created_at,
-        started_at=when(data["started_at"]),
-        finished_at=when(data["finished_at"]),
-        expires_at=when(data["expires_at"]),
-        purged_at=purged_at,
-    )
 
 
 _HOOKS = select(JobWebhook.job_id, JobWebhook.url, JobWebhook.events).where(
@@ -170,7 +123,7 @@ class Outbox:
                 job_id=transition.job_id,
                 event=event.value,
                 created_at=now,
-                snapshot=_snapshot(jobs[transition.job_id]),
+                snapshot=to_record(jobs[transition.job_id]).to_json(),
                 status=PENDING,
                 attempts=0,
                 next_attempt_at=now,
@@ -246,7 +199,11 @@ class Outbox:
             hook = session.get(JobWebhook, message.job_id)
             purged_at = session.scalar(select(Job.purged_at).where(Job.id == message.job_id))
             assert hook is not None
-            job = _record(message.job_id, message.snapshot, purged_at)
+            # The id from the message: snapshots written before it was one of their fields
+            # lack it.
+            job = JobRecord.from_json(
+                {**message.snapshot, "id": message.job_id, "purged_at": purged_at}
+            )
             return Leased(
                 id=message.id,
                 event=Event(message.event),
