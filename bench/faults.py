@@ -305,7 +305,7 @@ def rate_cost(rounds: int) -> None:
     with fresh_postgres_database() as url:
         database = open_database(url)
         user = Accounts(database.sessions).create_user("bench").id
-        limiter = SharedRateLimiter(10**9, database.engine)
+        limiter = SharedRateLimiter(10**9, database.engine.url)
         limiter.take(user)
 
         def ping() -> None:
@@ -318,6 +318,7 @@ def rate_cost(rounds: int) -> None:
             for _ in range(rounds):
                 step()
             figures[name] = (time.perf_counter() - started) / rounds * 1000
+        limiter.close()
         database.close()
     for name, ms in figures.items():
         print(f"{name:12} {ms:.3f} ms per call ({rounds} calls)")

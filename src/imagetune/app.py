@@ -96,8 +96,11 @@ def create_app(
             outbox = wiring.webhook_outbox(database, clock)
             polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
             stack.callback(polls.close)
+            limiter = wiring.rate_limiter(settings, database)
+            if limiter is not None:
+                stack.callback(limiter.close)
             quotas = Quotas(
-                limiter=wiring.rate_limiter(settings, database),
+                limiter=limiter,
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,

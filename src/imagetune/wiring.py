@@ -111,7 +111,7 @@ def rate_limiter(settings: Settings, db: Database) -> Limiter | None:
     if not settings.rate_limit_per_minute:
         return None
     if db.dialect == "postgresql":
-        return SharedRateLimiter(settings.rate_limit_per_minute, db.engine)
+        return SharedRateLimiter(settings.rate_limit_per_minute, db.engine.url)
     return RateLimiter(settings.rate_limit_per_minute)
 
 

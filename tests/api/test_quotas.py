@@ -81,9 +81,9 @@ def test_api_processes_on_postgresql_share_one_rate_limit() -> None:
     # Two API processes' limiters: each its own engine (connection pool) on one database.
     with fresh_postgres_database() as url:
         first, second = open_database(url), open_database(url, migrate=False)
+        limiters = [SharedRateLimiter(3, db.engine.url) for db in (first, second)]
         try:
             user = Accounts(first.sessions).create_user("shared").id
-            limiters = [SharedRateLimiter(3, db.engine) for db in (first, second)]
             taken = [limiters[n % 2].take(user) for n in range(4)]
             assert [allowed for allowed, _ in taken] == [True, True, True, False]
             assert [state.remaining for _, state in taken] == [2, 1, 0, 0]
@@ -91,5 +91,7 @@ def test_api_processes_on_postgresql_share_one_rate_limit() -> None:
             other = Accounts(first.sessions).create_user("other").id
             assert limiters[1].take(other)[0]  # per user
         finally:
+            for limiter in limiters:
+                limiter.close()
             first.close()
             second.close()
