@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +52,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.clusters import Cluster  # noqa: E402
 from tests.support import free_port, make_image  # noqa: E402
 
 INTERVAL = 0.2
@@ -67,51 +67,6 @@ class Tally:
     codes: Counter[int] = field(default_factory=Counter)
     accepted: list[str] = field(default_factory=list)
     first_ok_after: float | None = None
-
-
-def pg_binary(name: str) -> str:
-    found = shutil.which(name) or next(
-        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None
-    )
-    if found is None:
-        raise SystemExit(f"{name} not found (apt-get install postgresql)")
-    return found
-
-
-class Cluster:
-    """A throwaway PostgreSQL cluster (never the machine's shared server)."""
-
-    def __init__(self, where: Path) -> None:
-        self.data = where / "pg"
-        self.port = free_port()
-        user = ["-U", "postgres"]
-        run_as = _as_postgres()
-        subprocess.run(
-            [*run_as, pg_binary("initdb"), "-D", str(self.data), *user, "-A", "trust"],
-            check=True,
-            capture_output=True,
-        )
-        self.run_as = run_as
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self.start()
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.pg_ctl("-o", options, "-w", "-l", str(self.data.parent / "pg.log"), "start")
-
-    def stop(self) -> None:
-        self.pg_ctl("-m", "fast", "-w", "stop")
-
-    def pg_ctl(self, *args: str, check: bool = True) -> None:
-        command = [*self.run_as, pg_binary("pg_ctl"), "-D", str(self.data), *args]
-        subprocess.run(command, check=check, capture_output=True)
-
-
-def _as_postgres() -> list[str]:
-    """initdb refuses to run as root: as the postgres user then."""
-    if os.geteuid() != 0:
-        return []
-    return ["runuser", "-u", "postgres", "--"]
 
 
 class SmallDisk:
@@ -291,7 +246,7 @@ def run_fault(variant: Path, fault: str, seconds: float, where: Path) -> list[st
             disk.free()
             disk.close()
         if cluster:
-            cluster.pg_ctl("-m", "immediate", "stop", check=False)
+            cluster.close()
 
 
 def rate_cost(rounds: int) -> None:
@@ -348,7 +303,6 @@ def main() -> None:
     for variant in [ROOT, *args.compare]:
         for fault in faults:
             with tempfile.TemporaryDirectory(prefix="faults-bench-") as where:
-                os.chmod(where, 0o777)  # the cluster runs as the postgres user
                 rows.append(run_fault(variant.resolve(), fault, args.seconds, Path(where)))
                 print(" | ".join(rows[-1]), flush=True)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
