@@ -59,6 +59,8 @@ INTERVAL = 0.2
 WARM = 2.0
 RECOVERY_LIMIT = 30.0
 JOB_WAIT = 60.0
+JOB_SECONDS = 1.0
+"""How long each job takes: long enough for a backlog to be in flight at the fault."""
 
 
 @dataclass
@@ -104,7 +106,7 @@ def serve(variant: Path, data_dir: Path, env: dict[str, str], log: Path) -> tupl
             env={
                 **os.environ,
                 "PYTHONPATH": str(variant / "src"),
-                "IMAGETUNE_TEST_PROCESSOR": "sleep:1",
+                "IMAGETUNE_TEST_PROCESSOR": f"sleep:{JOB_SECONDS}",
                 "IMAGETUNE_DATA_DIR": str(data_dir),
                 "IMAGETUNE_PORT": str(port),
                 "IMAGETUNE_WORKERS": "1",
@@ -134,22 +136,22 @@ def serve(variant: Path, data_dir: Path, env: dict[str, str], log: Path) -> tupl
         time.sleep(0.2)
 
 
-def make_key(variant: Path, data_dir: Path, database_url: str | None) -> str:
-    """A user and key, made by the variant's own CLI (its schema, its key format)."""
-    env = {**os.environ, "PYTHONPATH": str(variant / "src"), "IMAGETUNE_DATA_DIR": str(data_dir)}
-    if database_url:
-        env["IMAGETUNE_DATABASE_URL"] = database_url
-    name = f"bench-{uuid.uuid4().hex[:6]}"
-    for args in (["users", "create", name], ["keys", "create", name]):
-        done = subprocess.run(
-            [sys.executable, "-m", "imagetune", *args],
-            cwd=variant,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return done.stdout.strip().splitlines()[-1]  # "shown once, as the last line"
+def make_key(data_dir: Path, database_url: str | None) -> str:
+    """A user and key, written into the variant's database (unmigrated: its own schema;
+    users and keys are the same in every version compared)."""
+    from imagetune.accounts import Accounts
+    from imagetune.db.database import open_database
+
+    database = open_database(
+        database_url or f"sqlite:///{data_dir / 'imagetune.db'}", migrate=False
+    )
+    try:
+        accounts = Accounts(database.sessions)
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        accounts.create_user(name)
+        return accounts.create_key(name).key
+    finally:
+        database.close()
 
 
 def load(base: str, key: str, stop: threading.Event, tally: Tally, fault_over: list[float]) -> None:
@@ -205,7 +207,7 @@ def run_fault(variant: Path, fault: str, seconds: float, where: Path) -> list[st
     process = None
     try:
         process, base = serve(variant, data_dir, env, where / "serve.log")
-        key = make_key(variant, data_dir, env.get("IMAGETUNE_DATABASE_URL"))
+        key = make_key(data_dir, env.get("IMAGETUNE_DATABASE_URL"))
         tally, stop, fault_over = Tally(), threading.Event(), []
         loader = threading.Thread(target=load, args=(base, key, stop, tally, fault_over))
         loader.start()
@@ -296,7 +298,8 @@ def main() -> None:
     else:
         print("not root: the storage-full fault is left out (it mounts a tmpfs)")
     if args.smoke:
-        faults, args.seconds = faults[:1], 2.0
+        global JOB_SECONDS
+        faults, args.seconds, JOB_SECONDS = faults[:1], 2.0, 0.1
     header = ["variant", "fault", "sent", "2xx", "4xx", "503", "other 5xx/none"]
     header += ["accepted", "lost", "failed", "recovery"]
     rows = [header]
