@@ -7,6 +7,8 @@ servers included, and check it printed its figures, not just that it exited.
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import shutil
 import subprocess
@@ -176,3 +178,16 @@ def test_usage() -> None:
         rf"^by day,user,model,scale +[\d,]+ +{FIGURE} +{FIGURE}$",
         rf"^budget check, one user +1 +{FIGURE} +{FIGURE}$",
     )
+
+
+def test_faults() -> None:
+    if (
+        os.geteuid() != 0
+        and not shutil.which("initdb")
+        and not glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    ):
+        service_missing("neither root (tmpfs) nor PostgreSQL's initdb (apt-get install postgresql)")
+    output = run_smoke("faults.py")
+    # One fault, its row: sent, 2xx, 4xx, 503, other 5xx, accepted, lost, failed, recovery.
+    assert_lines(output, rf"^\s*\S+\s+(storage full|database down)(\s+\d+){{8}}\s+{FIGURE} s$")
+    assert_lines(output, rf"\s0\s+\d+\s+0\s+0\s+{FIGURE} s$")  # no 500, none lost or failed

@@ -25,7 +25,7 @@ from imagetune.api.limits import HeaderLimits
 from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.polling import Polls
-from imagetune.api.quotas import Quotas, RateLimiter
+from imagetune.api.quotas import Quotas
 from imagetune.api.services import Services
 from imagetune.api.submissions import Submissions
 from imagetune.clock import Clock, utcnow
@@ -97,10 +97,11 @@ def create_app(
             outbox = wiring.webhook_outbox(database, clock)
             polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
             stack.callback(polls.close)
+            limiter = wiring.rate_limiter(settings, database)
+            if limiter is not None:
+                stack.callback(limiter.close)
             quotas = Quotas(
-                limiter=RateLimiter(settings.rate_limit_per_minute)
-                if settings.rate_limit_per_minute
-                else None,
+                limiter=limiter,
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,

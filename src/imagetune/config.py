@@ -125,6 +125,23 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="Times a job is started before it is given up as Failed."
     )
+    retry_window: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a job hit by faults of the storage or database is handed back "
+        "and retried (attempts not counted) before it fails naming the cause.",
+    )
+    storage_min_free_mb: int = Field(
+        default=256,
+        ge=0,
+        description="Free space below which local storage is not ready (/readyz 503).",
+    )
+    worker_start_deadline: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds without any worker process lasting past its start before "
+        "/readyz and `imagetune status` report the workers as failing.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Key for signing result URLs; default: generated once into the data dir.",

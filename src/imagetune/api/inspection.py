@@ -33,7 +33,7 @@ from imagetune.engine.base import OutputFormat
 from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked, check_decodable
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
 from imagetune.engine.preview import preview
-from imagetune.errors import InvalidImage, OutputTooLarge, invalid_image
+from imagetune.errors import InvalidImage, OutputTooLarge, ServiceUnavailable, invalid_image
 from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ class Inspector:
         caller goes on with other work and collects the answer with ``result()``, which
         it must call, also on its own failures (the process is only then free again)."""
         if self._closed:  # shutting down: no process will come back to the queue
-            raise RuntimeError("the upload inspector is closed")
+            raise ServiceUnavailable(internal="the upload inspector is closed")
+        self._top_up()
         child = self._idle.get()
         inspection = Inspection(self, child, time.monotonic() + self._timeout)
         try:
@@ -203,7 +204,26 @@ class Inspector:
             closed = self._closed
         broken.stop(kill=kill)
         if not closed:
-            self._idle.put(self._spawn())
+            try:
+                self._idle.put(self._spawn())
+            except OSError:  # no process can start now (memory, process limit): next upload
+                log.exception("an upload inspector could not be started")
+
+    def _top_up(self) -> None:
+        """Start the processes that could not be replaced before; ServiceUnavailable when
+        none runs and none can start."""
+        with self._lock:
+            missing = self._processes - len(self._all)
+        for _ in range(missing):
+            try:
+                self._idle.put(self._spawn())
+            except OSError as e:
+                with self._lock:
+                    if not self._all:
+                        raise ServiceUnavailable(
+                            internal=f"no upload inspector can start: {e}"
+                        ) from e
+                return
 
     def close(self) -> None:
         with self._lock:

@@ -33,6 +33,9 @@ class Workers(Protocol):
 
     def alive(self) -> int: ...
 
+    def trouble(self) -> str | None:
+        """A crash loop in words (no process gets as far as taking jobs), or None."""
+
 
 @dataclass(frozen=True)
 class Services:
