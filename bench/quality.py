@@ -3,6 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/quality.py [--jpeg 75,90,95] [--x8] [--chains]
+    .venv/bin/python bench/quality.py --levels 40,50,60,70,75,80,85,90,95 --models photo
     .venv/bin/python bench/quality.py --smoke    # seconds: does it still run?
 
 Six of scikit-image's bundled photos are cropped to a multiple of 4, downscaled x4 with
@@ -11,6 +12,9 @@ Lanczos. The "JPEG-q" variants save the small image as JPEG at quality q first, 
 users upload; the engine sees the JPEG bytes and decides itself whether to denoise.
 --x8 also compares, at x8, one SPAN x4 pass + Lanczos with two network passes; --chains
 compares x2 and x4 chains between x2 and x4, which decides the photo recipe there.
+--levels Q,Q,... compares, at x4 on JPEGs of those qualities, SPAN with the waifu2x photo
+denoiser at each noise level (0-3, then Lanczos): the engine's table of denoise level per
+estimated quality (imagetune.engine.compression.DENOISE_LEVELS) follows what it prints.
 
 --smoke is every table in miniature: one photo (chelsea, its centre 192 px square), photo
 and classic against Lanczos, clean and JPEG-75, plus --x8 and --chains, on 1 thread. Its
@@ -30,6 +34,7 @@ import skimage.data
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from imagetune.engine.compression import jpeg_quality, level_for_quality
 from imagetune.engine.decode import decode
 from imagetune.engine.models import ModelName
 from imagetune.engine.networks import NETWORKS
@@ -44,6 +49,7 @@ SMOKE = {
     "models": "photo,classic",
     "x8": True,
     "chains": True,
+    "levels": "75",
     # ncnn's threads spin while they wait for each other: on a busy machine 2 threads take
     # several times longer than 1.
     "threads": 1,
@@ -192,11 +198,47 @@ def chains_table(upscaler: Upscaler, names: list[str], crop: int) -> None:
         )
 
 
+def levels_table(upscaler: Upscaler, names: list[str], crop: int, qualities: list[int]) -> None:
+    """x4 on JPEGs of each quality: SPAN x4, or waifu2x photo x2 at each noise level plus
+    Lanczos x2; which is best, and what the engine picks from the file."""
+    candidates = {"span": ["span-x4"]} | {
+        f"denoise{level}": [f"waifu2x-photo-x2-denoise{level}"] for level in range(4)
+    }
+    print("\nJPEG noise level at x4 (PSNR-Y gain over Lanczos):")
+    print(
+        f"| quality | estimated | {' | '.join(candidates)} | best | engine picks | engine's gain |"
+    )
+    print("|---" * (len(candidates) + 5) + "|")
+    for quality in qualities:
+        gains: dict[str, list[float]] = {}
+        estimated = []
+        for _name, original in photos(names, 4, crop):
+            h, w = original.shape[:2]
+            data = small_file(original, 4, quality)
+            estimated.append(jpeg_quality(Image.open(io.BytesIO(data))))
+            base = scores(lanczos(data, (w, h)), original)[0]
+            decoded = decode(data)
+            for label, chain in candidates.items():
+                specs = [NETWORKS[name] for name in chain]
+                result = resize(upscaler._run_passes(decoded.pixels, specs, None), (w, h))
+                gains.setdefault(label, []).append(scores(result, original)[0] - base)
+        means = {label: float(np.mean(values)) for label, values in gains.items()}
+        best = max(means, key=lambda label: means[label])
+        level = level_for_quality(estimated[0])
+        picked = "span" if level is None else f"denoise{level}"
+        print(
+            f"| {quality} | {estimated[0]} | "
+            + " | ".join(f"{means[label]:+.2f}" for label in candidates)
+            + f" | {best} | {picked} | {means[picked]:+.2f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jpeg", default="75", help="comma-separated JPEG qualities")
     parser.add_argument("--x8", action="store_true")
     parser.add_argument("--chains", action="store_true")
+    parser.add_argument("--levels", default="", help="JPEG qualities for the noise-level table")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--photos", default=",".join(PHOTOS), help="scikit-image photo names")
     parser.add_argument("--crop", type=int, default=0, help="photos cropped to this square")
@@ -216,6 +258,8 @@ def main() -> None:
         x8_table(upscaler, names, args.crop)
     if args.chains:
         chains_table(upscaler, names, args.crop)
+    if args.levels:
+        levels_table(upscaler, names, args.crop, [int(q) for q in args.levels.split(",")])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ A spec string chooses one (IMAGETUNE_TEST_PROCESSOR for `python -m tests.fake_im
   original is the one a test catches mid-job while small ones pass quickly;
 - ``gate:PATH``: each job waits until the file PATH exists (at most 120 s), so a test
   decides exactly when jobs finish;
+- ``broken:MESSAGE``: no processor: building it raises RuntimeError(MESSAGE), so every
+  worker process dies at its start (a crash loop);
 - ``engine``: the real engine (imagetune.wiring.processor).
 """
 
@@ -106,4 +108,10 @@ def processor_factory(spec: str) -> ProcessorFactory:
         return functools.partial(_timed, float(argument), None, True)
     if kind == "gate":
         return functools.partial(_timed, 0.0, argument, False)
+    if kind == "broken":
+        return functools.partial(_broken, argument)
     raise ValueError(f"unknown test processor {spec!r}")
+
+
+def _broken(message: str, settings: Settings) -> Processor:
+    raise RuntimeError(message)

@@ -7,6 +7,8 @@ servers included, and check it printed its figures, not just that it exited.
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import shutil
 import subprocess
@@ -66,6 +68,24 @@ def test_quality() -> None:
         ),
         rf"^  SPAN x4 \+ Lanczos x2 \(engine\) +{FIGURE}$",
         rf"^  x2\.5 clean +span-x2 \+ Lanczos: [+-]{FIGURE} dB",
+        # The noise-level table: quality 75 (estimated from the file), five candidates.
+        rf"^\| 75 \| 7\d \|( [+-]{FIGURE} \|){{5}} \w+ \| denoise2 \| [+-]{FIGURE} \|$",
+    )
+
+
+def test_formats() -> None:
+    output = run_smoke("formats.py")
+
+    assert_lines(
+        output,
+        r"^command: python bench/formats\.py --smoke$",
+        rf"^\| png \| fpng \| {FIGURE} ms \| {FIGURE} MB \| {FIGURE} dB \|$",
+        rf"^\| avif \| q80 speed 10 \(engine\) \| {FIGURE} ms \| {FIGURE} MB \| {FIGURE} dB \|$",
+        *(
+            rf"^\| {label} \(3 frames out\) \| 2 of 3 \| {FIGURE} s \| {FIGURE} s \| "
+            rf"{FIGURE} s \| {FIGURE} s \|$"
+            for label in ("APNG", "webp", "gif")
+        ),
     )
 
 
@@ -158,3 +178,16 @@ def test_usage() -> None:
         rf"^by day,user,model,scale +[\d,]+ +{FIGURE} +{FIGURE}$",
         rf"^budget check, one user +1 +{FIGURE} +{FIGURE}$",
     )
+
+
+def test_faults() -> None:
+    if (
+        os.geteuid() != 0
+        and not shutil.which("initdb")
+        and not glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    ):
+        service_missing("neither root (tmpfs) nor PostgreSQL's initdb (apt-get install postgresql)")
+    output = run_smoke("faults.py")
+    # One fault, its row: sent, 2xx, 4xx, 503, other 5xx, accepted, lost, failed, recovery.
+    assert_lines(output, rf"^\s*\S+\s+(storage full|database down)(\s+\d+){{8}}\s+{FIGURE} s$")
+    assert_lines(output, rf"\s0\s+\d+\s+0\s+0\s+{FIGURE} s$")  # no 500, none lost or failed

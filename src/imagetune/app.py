@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imagetune import __version__, wiring
 from imagetune.accounts import Accounts
-from imagetune.api import health, public, usage
+from imagetune.api import health, previews, public, usage
 from imagetune.api.auth import DATABASE_READERS, database_check
 from imagetune.api.errors import install_error_handlers
 from imagetune.api.files import files_router
@@ -25,7 +25,7 @@ from imagetune.api.limits import HeaderLimits
 from imagetune.api.observe import ObserveRequests
 from imagetune.api.playground import install_playground
 from imagetune.api.polling import Polls
-from imagetune.api.quotas import Quotas, RateLimiter
+from imagetune.api.quotas import Quotas
 from imagetune.api.services import Services
 from imagetune.api.submissions import Submissions
 from imagetune.clock import Clock, utcnow
@@ -88,6 +88,7 @@ def create_app(
                 memory_mb=settings.inspector_memory_mb,
                 timeout=settings.inspector_timeout,
                 max_pixels=settings.max_source_pixels,
+                max_frames=settings.max_animation_frames,
             )
             stack.callback(inspector.close)
             await run_in_threadpool(inspector.warm)
@@ -96,10 +97,11 @@ def create_app(
             outbox = wiring.webhook_outbox(database, clock)
             polls = Polls(jobs.store, outbox, storage, settings.result_url_ttl, clock)
             stack.callback(polls.close)
+            limiter = wiring.rate_limiter(settings, database)
+            if limiter is not None:
+                stack.callback(limiter.close)
             quotas = Quotas(
-                limiter=RateLimiter(settings.rate_limit_per_minute)
-                if settings.rate_limit_per_minute
-                else None,
+                limiter=limiter,
                 jobs=jobs.store,
                 max_unfinished_per_user=settings.max_unfinished_per_user,
                 max_queue_length=settings.max_queue_length,
@@ -115,12 +117,14 @@ def create_app(
                 quotas,
                 webhook_policy=wiring.webhook_policy(settings),
                 result_reuse=settings.result_reuse,
+                max_animation_output_pixels=settings.max_animation_output_pixels,
             )
             metrics_token = settings.metrics_token
             app.state.services = Services(
                 key_cache=KeyCache(database_check(accounts, CapacityLimiter(DATABASE_READERS))),
                 max_upload_bytes=settings.max_upload_bytes,
                 submissions=submissions,
+                inspector=inspector,
                 polls=polls,
                 database=database,
                 storage=storage,
@@ -170,6 +174,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(public.submissions)
     app.include_router(public.router)
+    app.include_router(previews.router)
     app.include_router(usage.router)
     if settings.admin_token:
         from imagetune.api import admin

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from imagetune.engine.animation import DEFAULT_MAX_OUTPUT_PIXELS
 from imagetune.engine.base import Device
-from imagetune.engine.decode import DEFAULT_MAX_PIXELS
+from imagetune.engine.decode import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
 from imagetune.engine.pipeline import TILE_MEMORY_MB
 
 
@@ -124,6 +125,23 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="Times a job is started before it is given up as Failed."
     )
+    retry_window: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a job hit by faults of the storage or database is handed back "
+        "and retried (attempts not counted) before it fails naming the cause.",
+    )
+    storage_min_free_mb: int = Field(
+        default=256,
+        ge=0,
+        description="Free space below which local storage is not ready (/readyz 503).",
+    )
+    worker_start_deadline: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds without any worker process lasting past its start before "
+        "/readyz and `imagetune status` report the workers as failing.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Key for signing result URLs; default: generated once into the data dir.",
@@ -198,7 +216,19 @@ class Settings(BaseSettings):
     max_source_pixels: int = Field(
         default=DEFAULT_MAX_PIXELS,
         gt=0,
-        description="Largest original (width x height), checked from the header before decoding.",
+        description="Largest original (width x height; an animation: all frames together), "
+        "checked from the header before decoding.",
+    )
+    max_animation_frames: int = Field(
+        default=DEFAULT_MAX_FRAMES,
+        gt=0,
+        description="Most frames an animated original may have; more: 400 at upload.",
+    )
+    max_animation_output_pixels: int = Field(
+        default=DEFAULT_MAX_OUTPUT_PIXELS,
+        gt=0,
+        description="Most result pixels of an animation, all frames together (a worker holds "
+        "them all, ~4 bytes each); more: 413 at upload.",
     )
 
     webhook_allow_private: bool = Field(

@@ -8,10 +8,20 @@ SQLAlchemy, boto3 or the operating system is ever a public message.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import ClassVar
 
-from imagetune.engine.errors import OutOfMemory, TimedOut, UndecodableImage
+from sqlalchemy import exc as sqlalchemy_errors
+
+from imagetune.engine.errors import (
+    AnimationTooLarge,
+    CannotAnimate,
+    OutOfMemory,
+    TimedOut,
+    UndecodableImage,
+)
+from imagetune.storage.base import StorageUnavailable
 
 
 class ImagetuneError(Exception):
@@ -78,6 +88,12 @@ class UploadTooLarge(ImagetuneError):
         super().__init__(f"Upload too large: the limit is {limit} bytes")
 
 
+class OutputTooLarge(ImagetuneError):
+    """The request would make a result past a size limit (an animation's frames)."""
+
+    status_code = 413
+
+
 class TryLater(ImagetuneError):
     """A quota or the queue is full; ``Retry-After`` says when to come back."""
 
@@ -105,6 +121,41 @@ class FileNotFound(ImagetuneError):
     detail = "File not found"
 
 
+class ServiceUnavailable(ImagetuneError):
+    """A part the service needs (database, storage, the upload inspectors) cannot be used
+    now; the client should come back shortly (the Python client does, by itself)."""
+
+    status_code = 503
+    detail = "The service is temporarily unavailable; please retry shortly"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` is a fault of the infrastructure that may clear by itself, not a
+    bug or the request's doing: the database unreachable or its connection lost (SQLite's
+    disk full or I/O error included), the storage unreachable or full.
+
+    The one place that says so: the API answers these with 503 (imagetune.api.errors), a
+    worker hands its job back to be retried later (imagetune.jobs.worker).
+    """
+    if isinstance(error, StorageUnavailable | ServiceUnavailable):
+        return True
+    if isinstance(error, sqlalchemy_errors.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sqlalchemy_errors.OperationalError | sqlalchemy_errors.InterfaceError
+        )
+    if isinstance(error, sqlalchemy_errors.TimeoutError):  # no pooled connection came
+        return True
+    # psycopg's own, from Procrastinate's queries; not imported on SQLite, so none raised.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
+        return True
+    procrastinate = sys.modules.get("procrastinate.exceptions")
+    if procrastinate is not None and isinstance(error, procrastinate.ConnectorException):
+        return error.__cause__ is not None and transient(error.__cause__)
+    return False
+
+
 class AccountError(Exception):
     """A user or key operation that cannot be done (CLI-facing; message says why)."""
 
@@ -112,6 +163,8 @@ class AccountError(Exception):
 # -- why a job failed, in the words a client may show to a person
 
 ORIGINAL_MISSING = "The original image is no longer stored"
+ORIGINAL_UNREADABLE = "The original image could not be read (a storage fault); please resubmit"
+RESULT_NOT_STORED = "The result could not be stored (a storage fault); please resubmit"
 OUT_OF_MEMORY = "Not enough memory to process this image"
 PROCESSING_FAILED = "The image could not be processed"
 
@@ -145,6 +198,9 @@ JOB_FAILURES: tuple[tuple[type[BaseException], Callable[[BaseException], str]], 
     (OutOfMemory, lambda _: OUT_OF_MEMORY),
     (MemoryError, lambda _: OUT_OF_MEMORY),
     (TimedOut, _deadline),
+    # Refused at upload; a job gets here only if the limits changed since.
+    (CannotAnimate, str),
+    (AnimationTooLarge, str),
 )
 """Exception type -> the job's public ``error``, first match wins. Anything not listed is a
 fault of ours, not of the image: the client gets PROCESSING_FAILED, the log the cause."""

@@ -35,6 +35,7 @@ from imagetune.webhooks.outbox import Outbox
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from imagetune.api.quotas import Limiter
     from imagetune.metrics.http import HttpMetrics
 
 
@@ -62,6 +63,7 @@ def jobs(settings: Settings, db: Database, clock: Clock = utcnow) -> Jobs:
         db.sessions,
         retention=timedelta(seconds=settings.retention_seconds),
         max_attempts=settings.max_attempts,
+        retry_window=timedelta(seconds=settings.retry_window),
         clock=clock,
     )
     if settings.metrics:
@@ -101,6 +103,18 @@ def webhook_outbox(db: Database, clock: Clock = utcnow) -> Outbox:
     return Outbox(db.sessions, clock=clock)
 
 
+def rate_limiter(settings: Settings, db: Database) -> Limiter | None:
+    """Per-user submission rate: one bucket per user for the whole cluster on PostgreSQL
+    (API processes on many hosts), per process on SQLite (one host)."""
+    from imagetune.api.quotas import RateLimiter, SharedRateLimiter
+
+    if not settings.rate_limit_per_minute:
+        return None
+    if db.dialect == "postgresql":
+        return SharedRateLimiter(settings.rate_limit_per_minute, db.engine.url)
+    return RateLimiter(settings.rate_limit_per_minute)
+
+
 def webhook_policy(settings: Settings) -> Policy:
     return Policy(
         allowed_ports=settings.resolved_webhook_ports,
@@ -126,6 +140,7 @@ def local_storage(settings: Settings, clock: Clock = utcnow) -> LocalStorage:
         settings.data_dir / "files",
         signer=UrlSigner(secret),
         public_url=settings.resolved_public_url(),
+        min_free_bytes=settings.storage_min_free_mb * 2**20,
         clock=clock,
     )
 
@@ -162,6 +177,8 @@ def processor(settings: Settings) -> Processor:
             tile=settings.engine_tile,
             tile_memory_mb=settings.engine_tile_memory_mb,
             max_pixels=settings.max_source_pixels,
+            max_frames=settings.max_animation_frames,
+            max_output_pixels=settings.max_animation_output_pixels,
         )
     )
 

@@ -18,6 +18,7 @@ def test_readyz_reports_database_and_workers(shared_server: InProcessService) ->
         "workers_expected": 1,
         "workers_alive": 1,
         "device": "CPU",
+        "problems": {},
     }
 
 

@@ -7,6 +7,7 @@ import io
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,10 +85,41 @@ def with_exif(exif: bytes) -> bytes:
 
 
 def animation(frames: int) -> bytes:
-    images = [Image.new("P", (8, 8), i % 256) for i in range(frames)]
+    """An 8x8 GIF of ``frames`` frames, black then white ones: Pillow's second frame
+    repeated (Pillow itself would take seconds to write thousands)."""
+    images = [Image.new("L", (8, 8), 0), Image.new("L", (8, 8), 255)]
     buffer = io.BytesIO()
-    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], duration=10)
-    return buffer.getvalue()
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], duration=10, loop=0)
+    data = buffer.getvalue()
+    second = data.rindex(b"\x21\xf9")  # the second frame's graphic control extension
+    return data[:second] + data[second:-1] * (frames - 1) + b";"
+
+
+def apng_declaring(width: int, height: int) -> bytes:
+    """A two-frame APNG whose header claims a ``width`` x ``height`` canvas."""
+    images = [Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 255))]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "PNG", save_all=True, append_images=images[1:])
+    data = buffer.getvalue()
+    ihdr = struct.pack(">II", width, height) + data[24:29]
+    return data[:8] + chunk(b"IHDR", ihdr) + data[33:]
+
+
+HEIC = Path(__file__).parents[1] / "fixtures" / "heic"
+
+
+def heic(name: str) -> bytes:
+    return (HEIC / f"{name}.heic").read_bytes()
+
+
+def heic_declaring(width: int, height: int) -> bytes:
+    """The 64x48 HEIC with every image spatial extent (ispe) claiming width x height."""
+    data = heic("rgb8")
+    at = data.find(b"ispe")
+    while at != -1:
+        data = patched(data, at + 8, ">II", width, height)  # after the full-box header
+        at = data.find(b"ispe", at + 1)
+    return data
 
 
 def palette_with_transparency() -> bytes:
@@ -151,7 +183,19 @@ IMAGE_CASES: list[tuple[str, Callable[[], bytes], str, int]] = [
     ("palette-transparency", palette_with_transparency, "a.png", 200),
     ("broken-icc", lambda: with_icc(b"\x00\x00\x00\x10garbage-profile"), "a.png", 200),
     ("broken-exif", lambda: with_exif(b"Exif\x00\x00MM\x00\x2a\xff\xff\xff\xff"), "a.jpg", 200),
-    ("thousands-of-frames", lambda: animation(3000), "a.gif", 200),
+    ("gif-10000-frames", lambda: animation(10000), "a.gif", 400),
+    ("gif-600-frames-at-1K", lambda: animation(600), "a.gif", 413),  # 629 Mpx of results
+    ("gif-12-frames", lambda: animation(12), "a.gif", 200),
+    ("gif-frames-bomb", lambda: patched(animation(4), 6, "<HH", 4000, 4000), "a.gif", 400),
+    ("apng-huge-canvas", lambda: apng_declaring(20000, 20000), "a.png", 400),
+    ("apng-frames-bomb", lambda: apng_declaring(6000, 6000), "a.png", 400),  # 2 x 36 Mpx
+    ("heic-8-bit", lambda: heic("rgb8"), "a.heic", 200),
+    ("heic-rotated", lambda: heic("rotated"), "a.heic", 200),
+    ("heic-10-bit", lambda: heic("rgb10"), "a.heic", 200),
+    ("heic-several-images", lambda: heic("multi"), "a.heic", 200),
+    ("heic-truncated", lambda: heic("rgb8")[:400], "a.heic", 400),
+    ("heic-garbage-after-header", lambda: heic("rgb8")[:40] + b"\xff" * 400, "a.heic", 400),
+    ("heic-pixel-bomb", lambda: heic_declaring(30000, 30000), "a.heic", 400),
 ]
 
 
@@ -208,6 +252,8 @@ def test_image_corpus(
     assert response.status_code == expected, response.text
     if expected == 400:
         assert response.json()["detail"].startswith("Invalid image file")
+    elif expected == 413:
+        assert "megapixels; the limit is" in response.json()["detail"]
     else:
         job_id = response.json()["job_id"]
         job = httpx.get(

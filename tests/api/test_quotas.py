@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from imagetune.api.quotas import RateLimiter
+from imagetune.accounts import Accounts
+from imagetune.api.quotas import RateLimiter, SharedRateLimiter
+from imagetune.db.database import open_database
 from tests.conftest import ClientFactory
+from tests.databases import fresh_postgres_database
 from tests.support import make_image
 
 
@@ -72,3 +75,23 @@ def test_token_bucket_refills_over_time() -> None:
     assert limiter.take(1)[0] is True
     assert limiter.take(1)[0] is False
     assert limiter.take(2)[0] is True  # another user's bucket is full
+
+
+def test_api_processes_on_postgresql_share_one_rate_limit() -> None:
+    # Two API processes' limiters: each its own engine (connection pool) on one database.
+    with fresh_postgres_database() as url:
+        first, second = open_database(url), open_database(url, migrate=False)
+        limiters = [SharedRateLimiter(3, db.engine.url) for db in (first, second)]
+        try:
+            user = Accounts(first.sessions).create_user("shared").id
+            taken = [limiters[n % 2].take(user) for n in range(4)]
+            assert [allowed for allowed, _ in taken] == [True, True, True, False]
+            assert [state.remaining for _, state in taken] == [2, 1, 0, 0]
+            assert taken[-1][1].reset > 0
+            other = Accounts(first.sessions).create_user("other").id
+            assert limiters[1].take(other)[0]  # per user
+        finally:
+            for limiter in limiters:
+                limiter.close()
+            first.close()
+            second.close()

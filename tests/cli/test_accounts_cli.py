@@ -59,7 +59,7 @@ def test_errors_exit_nonzero_with_message(tmp_path: Path) -> None:
 
 
 def test_db_upgrade(tmp_path: Path) -> None:
-    assert "revision 0008" in imagetune(tmp_path, "db", "upgrade").stdout
+    assert "revision 0009" in imagetune(tmp_path, "db", "upgrade").stdout
     assert (tmp_path / "imagetune.db").exists()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.api.test_hostile import heic
 from tests.support import make_image
 
 
@@ -49,13 +50,14 @@ def test_one_file_explicit_output_and_format(tmp_path: Path) -> None:
 def test_directory_of_images(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(make_image((30, 20)))
     (tmp_path / "b.jpeg").write_bytes(make_image((20, 30), fmt="JPEG"))
+    (tmp_path / "c.HEIC").write_bytes(heic("rgb8"))  # a phone photo, its suffix in capitals
     (tmp_path / "notes.txt").write_text("not an image, not even looked at")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     result = imagetune(str(tmp_path), "--scale", "1K", "--model", "classic")
     assert result.returncode == 1  # one image failed
     assert "broken.png: Invalid image file" in result.stderr
     outputs = sorted(p.name for p in (tmp_path / "upscaled").iterdir())
-    assert outputs == ["a-1K.png", "b-1K.png"]
+    assert outputs == ["a-1K.png", "b-1K.png", "c-1K.png"]
     with Image.open(tmp_path / "upscaled" / "b-1K.png") as out:
         assert out.size == (683, 1024)
 

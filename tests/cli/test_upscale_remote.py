@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.api.test_hostile import heic
 from tests.client.conftest import new_key
 from tests.support import ServerProcess, make_image
 
@@ -64,6 +65,7 @@ def test_a_directory_from_the_environment(server: ServerProcess, tmp_path: Path)
     (tmp_path / "a.png").write_bytes(make_image((30, 20)))
     (tmp_path / "b.jpeg").write_bytes(make_image((20, 30), fmt="JPEG"))
     (tmp_path / "c.webp").write_bytes(make_image((20, 20), fmt="WEBP"))
+    (tmp_path / "d.heif").write_bytes(heic("rgb10"))
     (tmp_path / "notes.txt").write_text("not an image, not even looked at")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     result = imagetune(
@@ -81,9 +83,9 @@ def test_a_directory_from_the_environment(server: ServerProcess, tmp_path: Path)
     )
     assert result.returncode == 1  # one image failed
     assert "broken.png: Invalid image file" in result.stderr
-    assert "3 upscaled, 1 failed" in result.stderr
+    assert "4 upscaled, 1 failed" in result.stderr
     outputs = sorted(p.name for p in (tmp_path / "upscaled").iterdir())
-    assert outputs == ["a-1K.jpg", "b-1K.jpg", "c-1K.jpg"]
+    assert outputs == ["a-1K.jpg", "b-1K.jpg", "c-1K.jpg", "d-1K.jpg"]
     with Image.open(tmp_path / "upscaled" / "b-1K.jpg") as out:
         assert (out.format, out.size) == ("JPEG", (683, 1024))
 

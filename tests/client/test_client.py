@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from imagetune.db.engine import make_engine
 from imagetune.db.models import IdempotencyKey
+from tests.api.test_hostile import heic
 from tests.client.conftest import MAX_UPLOAD_BYTES, new_key
 from tests.conftest import ServerFactory
 from tests.support import ServerProcess, accounts_for, make_image, open_image
@@ -52,6 +53,14 @@ def test_upscale_with_options_and_explicit_output(client: Client, tmp_path: Path
     assert (image.format, image.size) == ("JPEG", (1365, 2048))
     with pytest.raises(ValueError, match="output"):
         client.upscale(make_image(), scale="1K")  # bytes have no name to derive one from
+
+
+def test_a_heic_photo_to_avif_is_named_for_its_format(client: Client, tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(heic("rgb8"))
+    written = client.upscale(photo, scale="1K", output_format="avif")
+    assert written == tmp_path / "IMG_0001-1K.avif"
+    assert open_image(written.read_bytes()).format == "AVIF"
 
 
 def test_submit_get_wait_download(client: Client, tmp_path: Path) -> None:

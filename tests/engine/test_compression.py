@@ -5,7 +5,13 @@ import io
 import pytest
 from PIL import Image
 
-from imagetune.engine.compression import carries_artefacts, jpeg_quality, webp_is_lossy
+from imagetune.engine.compression import (
+    DENOISE_LEVELS,
+    denoise_level,
+    jpeg_quality,
+    level_for_quality,
+    webp_is_lossy,
+)
 from tests.engine.conftest import encoded, photo
 
 
@@ -18,18 +24,31 @@ def test_jpeg_quality_estimate(quality: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "params", "lossy"),
+    ("fmt", "params", "level"),
     [
-        ("JPEG", {"quality": 75}, True),
-        ("JPEG", {"quality": 97}, False),
-        ("WEBP", {"quality": 80}, True),
-        ("WEBP", {"lossless": True}, False),
-        ("PNG", {}, False),
+        ("JPEG", {"quality": 40}, 3),
+        ("JPEG", {"quality": 75}, 2),
+        ("JPEG", {"quality": 90}, 0),
+        ("JPEG", {"quality": 97}, None),
+        ("WEBP", {"quality": 80}, 2),
+        ("WEBP", {"lossless": True}, None),
+        ("PNG", {}, None),
     ],
 )
-def test_carries_artefacts(fmt: str, params: dict[str, object], lossy: bool) -> None:
+def test_denoise_level_from_the_file(
+    fmt: str, params: dict[str, object], level: int | None
+) -> None:
     data = encoded(photo((64, 64)), fmt, **params)
-    assert carries_artefacts(Image.open(io.BytesIO(data)), data) is lossy
+    assert denoise_level(Image.open(io.BytesIO(data)), data) == level
+
+
+def test_level_table_covers_every_quality() -> None:
+    # Rising qualities, levels from the heaviest down; unreadable tables: the heaviest.
+    assert [q for q, _ in DENOISE_LEVELS] == sorted(q for q, _ in DENOISE_LEVELS)
+    assert level_for_quality(None) == DENOISE_LEVELS[0][1]
+    assert [level_for_quality(q) for q in (1, 74, 75, 82, 83, 94, 95, 100)] == [
+        3, 3, 2, 2, 0, 0, None, None
+    ]  # fmt: skip
 
 
 def test_webp_with_alpha_is_classified() -> None:

@@ -25,25 +25,27 @@ def test_every_network_ships_loads_and_scales(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "factor", "lossy", "expected"),
+    ("model", "factor", "denoise", "expected"),
     [
-        (ModelName.PHOTO, 4.0, False, ["span-x4"]),
-        (ModelName.PHOTO, 13.0, False, ["span-x4"]),
-        (ModelName.PHOTO, 1.5, False, ["span-x2"]),
-        (ModelName.PHOTO, 2.0, False, ["span-x2"]),
-        (ModelName.PHOTO, 3.0, True, ["waifu2x-photo-x2-denoise2"]),
-        (ModelName.PHOTO, 8.0, True, ["waifu2x-photo-x2-denoise2"]),
-        (ModelName.PHOTO, 1.5, True, ["waifu2x-photo-x2-denoise2"]),
-        (ModelName.PHOTO, 1.0, False, []),
-        (ModelName.PHOTO, 0.5, True, []),
-        (ModelName.ANIME, 1.8, False, ["animevideov3-x2"]),
-        (ModelName.ANIME, 8.0, True, ["animevideov3-x4"]),
-        (ModelName.ENHANCE, 1.2, False, ["realesrgan-x4plus"]),
-        (ModelName.CLASSIC, 8.0, False, []),
+        (ModelName.PHOTO, 4.0, None, ["span-x4"]),
+        (ModelName.PHOTO, 13.0, None, ["span-x4"]),
+        (ModelName.PHOTO, 1.5, None, ["span-x2"]),
+        (ModelName.PHOTO, 2.0, None, ["span-x2"]),
+        (ModelName.PHOTO, 3.0, 2, ["waifu2x-photo-x2-denoise2"]),
+        (ModelName.PHOTO, 8.0, 2, ["waifu2x-photo-x2-denoise2"]),
+        (ModelName.PHOTO, 1.5, 2, ["waifu2x-photo-x2-denoise2"]),
+        (ModelName.PHOTO, 4.0, 0, ["waifu2x-photo-x2-denoise0"]),
+        (ModelName.PHOTO, 4.0, 3, ["waifu2x-photo-x2-denoise3"]),
+        (ModelName.PHOTO, 1.0, None, []),
+        (ModelName.PHOTO, 0.5, 2, []),
+        (ModelName.ANIME, 1.8, None, ["animevideov3-x2"]),
+        (ModelName.ANIME, 8.0, 2, ["animevideov3-x4"]),
+        (ModelName.ENHANCE, 1.2, None, ["realesrgan-x4plus"]),
+        (ModelName.CLASSIC, 8.0, None, []),
     ],
 )
-def test_plan(model: ModelName, factor: float, lossy: bool, expected: list[str]) -> None:
-    assert [spec.name for spec in plan(model, factor, lossy)] == expected
+def test_plan(model: ModelName, factor: float, denoise: int | None, expected: list[str]) -> None:
+    assert [spec.name for spec in plan(model, factor, denoise)] == expected
 
 
 def test_registry_records_kind_and_licence() -> None:

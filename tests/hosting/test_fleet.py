@@ -158,6 +158,7 @@ def busy_host(
 )
 def test_sigterm_lets_a_worker_finish_its_job(busy_host: OneBusyHost) -> None:
     assert busy_host.host.stop() == 0
+    assert "Warning" not in busy_host.host.log()  # a clean stop: no leaked semaphores
     # Finished before the host exited.
     assert busy_host.client.job(busy_host.job_id).json()["status"] == "Succeed"
     assert job_row(busy_host.engine, busy_host.job_id)["attempts"] == 1

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from imagetune.cli.main import app as cli
 from tests.support import make_image
 
 QUICK = "sleep:0"
@@ -30,6 +32,18 @@ def test_job_queued_at_stop_runs_after_restart(server_factory, client_factory) -
     job = client.wait(job_id)
     assert job["status"] == "Succeed"
     assert client.download(job["image_urls"][0]).status_code == 200
+    restarted.stop()
+    # A clean stop says nothing alarming: no leaked semaphores, no warning of any kind.
+    assert "Warning" not in restarted.log()
+    assert "leaked" not in restarted.log()
+
+
+def test_a_worker_host_with_nothing_to_run_refuses_to_start(tmp_path: Path) -> None:
+    refused = CliRunner().invoke(
+        cli, ["worker"], env={"IMAGETUNE_DATA_DIR": str(tmp_path), "IMAGETUNE_WORKERS": "0"}
+    )
+    assert refused.exit_code == 1
+    assert "IMAGETUNE_WORKERS=0 leaves `imagetune worker` nothing to run" in refused.output
 
 
 def test_job_running_when_server_is_killed_succeeds_after_restart(

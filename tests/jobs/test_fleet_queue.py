@@ -95,8 +95,10 @@ def test_a_job_and_its_queue_entry_are_committed_together(fleet: FleetWorld) -> 
 
 
 def test_a_rolled_back_submission_leaves_neither(fleet: FleetWorld) -> None:
-    def dispatch_then_fail(session: Session, job_id: uuid.UUID) -> None:
-        fleet.fleet.dispatch(session, job_id)
+    def dispatch_then_fail(
+        session: Session, job_id: uuid.UUID, not_before: datetime | None
+    ) -> None:
+        fleet.fleet.dispatch(session, job_id, not_before)
         raise RuntimeError("the request failed after the entry was deferred")
 
     store = JobStore(fleet.states, dispatch_then_fail)
@@ -134,7 +136,9 @@ def test_a_job_run_twice_yields_one_result(fleet: FleetWorld, tmp_path: Path) ->
             JobOptions(model=ModelName.CLASSIC),
         )
     )
-    worker = Worker(states=fleet.states, storage=storage, processor=TimedProcessor())
+    worker = Worker(
+        states=fleet.states, store=fleet.store, storage=storage, processor=TimedProcessor()
+    )
     # A worker presumed dead (host-a) and the one that took over (host-b) both finish.
     first = fleet.fleet.claim("host-a:1", job_id)
     second = fleet.fleet.claim("host-b:1", job_id)

@@ -37,9 +37,13 @@ def test_the_fingerprint_changes_with_every_input_that_changes_the_result() -> N
         fingerprint(sha256(UPLOAD + b"!").digest(), Scale.K2, JobOptions()),
         fingerprint(sha256(UPLOAD).digest(), Scale.K4, JobOptions()),
         fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions(model=ModelName.ANIME)),
-        fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions(output_format=OutputFormat.WEBP)),
+        *(
+            fingerprint(sha256(UPLOAD).digest(), Scale.K2, JobOptions(output_format=fmt))
+            for fmt in OutputFormat
+            if fmt is not OutputFormat.PNG
+        ),
     ]
-    assert len({base, *variants}) == 5
+    assert len({base, *variants}) == 3 + len(OutputFormat)
 
 
 def new_job(world: JobWorld, user_id: int | None = None, scale: Scale = Scale.K2) -> NewJob:

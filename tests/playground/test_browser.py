@@ -413,3 +413,24 @@ def test_an_image_can_be_dropped_or_pasted(
     expected = f"pasted.png: {len(paste) / 1024:.1f} KB, 90{X}70 px"
     page.locator("#image-info").filter(has_text=expected).wait_for()
     assert image_input.evaluate("input => input.files[0].name") == "pasted.png"
+
+
+def test_a_heic_original_is_shown_from_a_server_preview(
+    real_server: ServerProcess, open_playground: OpenPlayground
+) -> None:
+    # Chromium cannot decode HEIC: the left side of the slider is the server's preview.
+    from tests.api.test_hostile import heic
+
+    tab = open_playground(real_server)
+    tab.fill_key(new_key(real_server))
+    tab.choose_image("IMG_0001.HEIC", heic("rotated"))
+    page = tab.page
+    page.locator("#image-info").filter(
+        has_text=f"48{X}64 px (shown from a server preview)"
+    ).wait_for()
+    upscale(tab, scale="1K", model="classic")
+    wait_for_result(tab, f"48{X}64 → 768{X}1024")
+    before = page.locator("#before")
+    assert before.evaluate("img => img.src").startswith("blob:")
+    expect(before).to_have_js_property("complete", True)
+    assert before.evaluate("img => img.naturalWidth") == 48  # the preview, not enlarged

@@ -57,8 +57,8 @@ def test_keys_are_validated(storage: S3Storage) -> None:
 
 def test_health(storage: S3Storage, s3_bucket: tuple[Any, str]) -> None:
     client, _ = s3_bucket
-    assert storage.healthy()
-    assert not S3Storage(client, "no-such-bucket-here").healthy()
+    assert storage.trouble() is None
+    assert "no-such-bucket-here" in (S3Storage(client, "no-such-bucket-here").trouble() or "")
 
 
 def test_service_on_s3(server_factory, client_factory, s3_bucket: tuple[Any, str]) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from imagetune.api.inspection import Inspector
 from imagetune.api.services import Workers, services
 from imagetune.api.submissions import Submissions
 from imagetune.db.database import Database
@@ -23,6 +24,10 @@ bearer_scheme = HTTPBearer(auto_error=False, description="An API key from `image
 
 async def get_submissions(request: Request) -> Submissions:
     return services(request).submissions
+
+
+async def get_inspector(request: Request) -> Inspector:
+    return services(request).inspector
 
 
 async def get_storage(request: Request) -> Storage:
@@ -46,6 +51,7 @@ async def get_current_user(
 
 
 SubmissionsDep = Annotated[Submissions, Depends(get_submissions)]
+InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 WorkersDep = Annotated[Workers | None, Depends(get_workers)]

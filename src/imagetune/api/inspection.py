@@ -26,9 +26,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from imagetune.engine.decode import Checked, check_decodable
-from imagetune.engine.errors import UndecodableImage
-from imagetune.errors import InvalidImage, invalid_image
+from fastapi.exceptions import RequestValidationError
+
+from imagetune.engine.animation import check_output
+from imagetune.engine.base import OutputFormat
+from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked, check_decodable
+from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
+from imagetune.engine.preview import preview
+from imagetune.errors import InvalidImage, OutputTooLarge, ServiceUnavailable, invalid_image
 from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
@@ -36,24 +41,32 @@ log = logging.getLogger(__name__)
 
 INSPECTOR_PROCESS_NAME = "imagetune-insp"
 FAILED = "the decoder failed on this file"
+CHECK, PREVIEW = b"check", b"preview"
+"""What an inspector process is asked to do with the upload that follows."""
 PIPE_BYTES = 1 << 20
 """Linux's default ceiling for an unprivileged pipe (/proc/sys/fs/pipe-max-size)."""
 
 
-def _serve(uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int) -> None:
+def _serve(
+    uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int, max_frames: int
+) -> None:
     """An inspector process: decode each upload that arrives, answer what it found
-    (imagetune.engine.decode.Checked) or the UndecodableImage (pickled: its reason and
-    internal text cross the pipe). Anything else (MemoryError past the address-space cap)
-    ends the process after saying so: it is replaced."""
+    (imagetune.engine.decode.Checked), or a preview of it, or the UndecodableImage
+    (pickled: its reason and internal text cross the pipe). Anything else (MemoryError
+    past the address-space cap) ends the process after saying so: it is replaced."""
     set_process_name(INSPECTOR_PROCESS_NAME)
     limit_address_space(memory_mb)
     while True:
         try:
+            kind = uploads.recv_bytes()
             data = uploads.recv_bytes()
         except EOFError:  # the API process closed its end
             return
         try:
-            answers.send(check_decodable(data, max_pixels))
+            if kind == PREVIEW:
+                answers.send(preview(data, max_pixels=max_pixels, max_frames=max_frames))
+            else:
+                answers.send(check_decodable(data, max_pixels, max_frames))
         except UndecodableImage as e:
             answers.send(e)
         except BaseException:
@@ -81,11 +94,20 @@ class _Process:
 
 
 class Inspector:
-    def __init__(self, *, processes: int, memory_mb: int, timeout: float, max_pixels: int) -> None:
+    def __init__(
+        self,
+        *,
+        processes: int,
+        memory_mb: int,
+        timeout: float,
+        max_pixels: int,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+    ) -> None:
         self._processes = processes
         self._memory_mb = memory_mb
         self._timeout = timeout
         self._max_pixels = max_pixels
+        self._max_frames = max_frames
         self._context = multiprocessing.get_context("spawn")
         self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
         self._all: list[_Process] = []
@@ -105,7 +127,7 @@ class Inspector:
                 fcntl.fcntl(upload_in.fileno(), set_size, PIPE_BYTES)
         process = self._context.Process(
             target=_serve,
-            args=(upload_out, answer_in, self._memory_mb, self._max_pixels),
+            args=(upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
             name=INSPECTOR_PROCESS_NAME,
             daemon=True,
         )
@@ -124,26 +146,36 @@ class Inspector:
                 inspection.result()
 
     def check(self, data: bytes) -> Checked:
-        """The image's format and size; InvalidImage when it does not decode within the
-        limits."""
+        """What the image is (format, upright size, frames); InvalidImage when it does not
+        decode within the limits."""
         return self.start(data).result()
 
-    def start(self, data: bytes) -> Inspection:
+    def preview(self, data: bytes) -> tuple[bytes, str, tuple[int, int]]:
+        """(A small JPEG or PNG of the image, its media type, the image's size), made in
+        an inspector process (the same isolation and limits as a check); InvalidImage as
+        ``check``."""
+        answer = self.start(data, PREVIEW).answer()
+        assert isinstance(answer, tuple)
+        return answer
+
+    def start(self, data: bytes, kind: bytes = CHECK) -> Inspection:
         """Starts checking ``data`` in an inspector process (waiting for a free one); the
         caller goes on with other work and collects the answer with ``result()``, which
         it must call, also on its own failures (the process is only then free again)."""
         if self._closed:  # shutting down: no process will come back to the queue
-            raise RuntimeError("the upload inspector is closed")
+            raise ServiceUnavailable(internal="the upload inspector is closed")
+        self._top_up()
         child = self._idle.get()
         inspection = Inspection(self, child, time.monotonic() + self._timeout)
         try:
+            child.uploads.send_bytes(kind)
             child.uploads.send_bytes(data)
         except OSError:  # it died since its last upload (killed from outside)
             inspection.failed = InvalidImage(FAILED)
             self._replace(child, "died", kill=False)
         return inspection
 
-    def _answer(self, inspection: Inspection) -> Checked:
+    def _answer(self, inspection: Inspection) -> Checked | tuple[bytes, str, tuple[int, int]]:
         child = inspection.child
         left = max(0.0, inspection.deadline - time.monotonic())
         try:
@@ -161,8 +193,8 @@ class Inspector:
         self._idle.put(child)
         if isinstance(answer, UndecodableImage):
             raise invalid_image(answer) from answer
-        checked: Checked = answer
-        return checked
+        done: Checked | tuple[bytes, str, tuple[int, int]] = answer
+        return done
 
     def _replace(self, broken: _Process, why: str, *, kill: bool) -> None:
         log.warning("an upload inspector %s; replacing it", why)
@@ -172,7 +204,26 @@ class Inspector:
             closed = self._closed
         broken.stop(kill=kill)
         if not closed:
-            self._idle.put(self._spawn())
+            try:
+                self._idle.put(self._spawn())
+            except OSError:  # no process can start now (memory, process limit): next upload
+                log.exception("an upload inspector could not be started")
+
+    def _top_up(self) -> None:
+        """Start the processes that could not be replaced before; ServiceUnavailable when
+        none runs and none can start."""
+        with self._lock:
+            missing = self._processes - len(self._all)
+        for _ in range(missing):
+            try:
+                self._idle.put(self._spawn())
+            except OSError as e:
+                with self._lock:
+                    if not self._all:
+                        raise ServiceUnavailable(
+                            internal=f"no upload inspector can start: {e}"
+                        ) from e
+                return
 
     def close(self) -> None:
         with self._lock:
@@ -192,11 +243,17 @@ class Inspection:
     deadline: float
     """time.monotonic() by which the decoder must have answered."""
     failed: InvalidImage | None = None
-    answered: Checked | None = None
+    answered: Checked | tuple[bytes, str, tuple[int, int]] | None = None
 
     def result(self) -> Checked:
-        """The image's format and size; InvalidImage when it does not decode within the
-        limits. Asked again, the same answer."""
+        """What the image is; InvalidImage when it does not decode within the limits.
+        Asked again, the same answer."""
+        answer = self.answer()
+        assert isinstance(answer, Checked)
+        return answer
+
+    def answer(self) -> Checked | tuple[bytes, str, tuple[int, int]]:
+        """The process's answer, whatever was asked; InvalidImage as ``result``."""
         if self.failed is None and self.answered is None:
             try:
                 self.answered = self.inspector._answer(self)
@@ -206,3 +263,18 @@ class Inspection:
             raise self.failed
         assert self.answered is not None
         return self.answered
+
+
+def check_request(
+    info: Checked, long_side: int, output_format: OutputFormat, max_output_pixels: int
+) -> None:
+    """Refuse, before a job is queued, what the engine would refuse for this image: an
+    animation into a still-only format (422, on the ``output_format`` field) or past the
+    animation's output pixels (413)."""
+    try:
+        check_output(info, long_side, output_format, max_output_pixels)
+    except CannotAnimate as e:
+        field = {"type": "value_error", "loc": ("body", "output_format"), "msg": str(e)}
+        raise RequestValidationError([field | {"input": output_format.value}]) from None
+    except AnimationTooLarge as e:
+        raise OutputTooLarge(str(e)) from e

@@ -50,8 +50,14 @@ submissions = APIRouter(
             "description": f"The job; {REPLAYED_HEADER}: true when an Idempotency-Key "
             "repeated an earlier request (nothing new was created)",
         },
-        400: {"description": "Invalid image file, or a malformed multipart body"},
-        413: {"description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES"},
+        400: {
+            "description": "Invalid image file (also: past the pixel or animation frame "
+            "limits), or a malformed multipart body"
+        },
+        413: {
+            "description": "Upload larger than IMAGETUNE_MAX_UPLOAD_BYTES, or an animation "
+            "whose result frames together pass IMAGETUNE_MAX_ANIMATION_OUTPUT_PIXELS"
+        },
         429: {
             "description": "Rate limit, unfinished-job cap, queue full or monthly budget "
             "exceeded (see Retry-After)"
@@ -62,14 +68,23 @@ def upscale(
     user_id: CurrentUser,
     submissions: SubmissionsDep,
     image: Annotated[
-        UploadFile, File(description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF.")
+        UploadFile,
+        File(
+            description="The original: PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF or HEIC/HEIF. "
+            "An animated GIF, WebP or PNG (APNG) is upscaled frame by frame."
+        ),
     ],
     scale: Annotated[Scale, Form(description="Longer side of the result: 1024, 2048, 4096 px.")],
     model: Annotated[
         ModelName, Form(description="Extension: see GET /public/v1/models. Default: photo.")
     ] = DEFAULT_MODEL,
     output_format: Annotated[
-        OutputFormat, Form(description="Extension: png (default), jpeg or webp.")
+        OutputFormat,
+        Form(
+            description="Extension: png (default), jpeg, webp, avif or gif. An animation "
+            "stays one: png gives APNG, webp animated WebP, gif GIF; jpeg and avif hold no "
+            "animation (422)."
+        ),
     ] = DEFAULT_OUTPUT_FORMAT,
     metadata: Annotated[
         MetadataMode,

@@ -1,4 +1,10 @@
-"""Per-user submission quotas and the global queue cap."""
+"""Per-user submission quotas and the global queue cap.
+
+The unfinished-jobs caps count the jobs table, so they hold for every API process that
+shares the database. The rate limit is a token bucket per user: in the API process on
+SQLite (one host), in the database on PostgreSQL (SharedRateLimiter), so that N API
+replicas allow the configured rate, not N times it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from sqlalchemy import URL, create_engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from imagetune.db.models import RateBucket
 from imagetune.errors import TryLater
 from imagetune.jobs.budgets import Budgets
 from imagetune.jobs.store import JobStore
@@ -28,6 +39,25 @@ class RateState:
             "RateLimit-Reset": str(self.reset),
             "RateLimit-Policy": f"{self.limit};w=60",
         }
+
+
+class Limiter(Protocol):
+    per_minute: int
+
+    def take(self, user_id: int) -> tuple[bool, RateState]:
+        """Take one token for ``user_id``: (allowed, the state after)."""
+
+    def close(self) -> None:
+        """Let go of what it holds (database connections)."""
+
+
+def _state(per_minute: int, tokens: float) -> RateState:
+    missing = per_minute - tokens
+    return RateState(
+        limit=per_minute,
+        remaining=int(tokens),
+        reset=math.ceil(missing / (per_minute / 60.0)) if missing > 0 else 0,
+    )
 
 
 class RateLimiter:
@@ -53,18 +83,68 @@ class RateLimiter:
             if allowed:
                 tokens -= 1.0
             self._buckets[user_id] = (tokens, now)
-        missing = self.per_minute - tokens
-        state = RateState(
-            limit=self.per_minute,
-            remaining=int(tokens),
-            reset=math.ceil(missing / rate) if missing > 0 else 0,
+        return allowed, _state(self.per_minute, tokens)
+
+    def close(self) -> None:
+        """Nothing held: the buckets are this process's memory."""
+
+
+class SharedRateLimiter:
+    """The same token buckets, kept in PostgreSQL (rate_buckets) for every API process.
+
+    An admitted submission costs one UPDATE (refill and take, guarded, on the database's
+    clock so hosts need not agree on the time); only a user's first submission and a
+    refusal cost one or two statements more. Each statement commits by itself, without
+    waiting for the WAL flush (``synchronous_commit=off`` on this limiter's connections):
+    a bucket update lost in a database crash only lets a user one submission more.
+    bench/faults.py --rate measures the cost.
+    """
+
+    def __init__(self, per_minute: int, url: URL) -> None:
+        self.per_minute = per_minute
+        self._engine = create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            pool_pre_ping=True,
+            connect_args={"options": "-c synchronous_commit=off"},
         )
-        return allowed, state
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def take(self, user_id: int) -> tuple[bool, RateState]:
+        bucket = RateBucket.__table__.c
+        elapsed = func.extract("epoch", func.now() - bucket.updated_at)
+        refilled = func.least(float(self.per_minute), bucket.tokens + elapsed * self._rate)
+        mine = bucket.user_id == user_id
+        with self._engine.connect() as connection:
+            tokens = connection.scalar(
+                update(RateBucket)
+                .where(mine, refilled >= 1.0)
+                .values(tokens=refilled - 1.0, updated_at=func.now())
+                .returning(bucket.tokens)
+            )
+            if tokens is not None:
+                return True, _state(self.per_minute, tokens)
+            tokens = connection.scalar(  # the user's first submission: a full bucket
+                insert(RateBucket)
+                .values(user_id=user_id, tokens=self.per_minute - 1.0, updated_at=func.now())
+                .on_conflict_do_nothing()
+                .returning(bucket.tokens)
+            )
+            if tokens is not None:
+                return True, _state(self.per_minute, tokens)
+            left = connection.scalar(select(refilled).where(mine))
+        return False, _state(self.per_minute, float(left or 0.0))
+
+    @property
+    def _rate(self) -> float:
+        return self.per_minute / 60.0
 
 
 @dataclass
 class Quotas:
-    limiter: RateLimiter | None
+    limiter: Limiter | None
     jobs: JobStore
     max_unfinished_per_user: int
     max_queue_length: int

@@ -34,3 +34,8 @@ class ReadinessResponse(BaseModel):
     device: str | None = Field(
         default=None, description="What this process's workers run on (null: no workers)."
     )
+    problems: dict[str, str] = Field(
+        default_factory=dict,
+        description="What keeps the service from being ready, by part (database, storage, "
+        "workers), in words for an operator; empty when ready.",
+    )

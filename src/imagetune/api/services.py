@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import SecretStr
 
 from imagetune.accounts import Accounts
+from imagetune.api.inspection import Inspector
 from imagetune.api.keycache import KeyCache
 from imagetune.api.polling import Polls
 from imagetune.api.submissions import Submissions
@@ -32,6 +33,9 @@ class Workers(Protocol):
 
     def alive(self) -> int: ...
 
+    def trouble(self) -> str | None:
+        """A crash loop in words (no process gets as far as taking jobs), or None."""
+
 
 @dataclass(frozen=True)
 class Services:
@@ -39,6 +43,8 @@ class Services:
     """Authentication (api/auth.py), before anything else in a request."""
     max_upload_bytes: int
     submissions: Submissions
+    inspector: Inspector
+    """Decodes uploads in isolated processes; the previews route uses it directly."""
     polls: Polls
     database: Database
     storage: Storage

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from imagetune import logs
-from imagetune.api.inspection import Inspector
+from imagetune.api.inspection import Inspector, check_request
 from imagetune.api.quotas import Quotas
 from imagetune.api.webhooks import checked_webhook
+from imagetune.engine.animation import DEFAULT_MAX_OUTPUT_PIXELS
 from imagetune.errors import TryLater
 from imagetune.jobs.idempotency import IdempotencyKeys
 from imagetune.jobs.models import JobOptions, NewJob, Scale
@@ -59,6 +60,7 @@ class Submissions:
         *,
         webhook_policy: Policy,
         result_reuse: bool,
+        max_animation_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
     ) -> None:
         self._jobs = jobs
         self._storage = storage
@@ -67,6 +69,7 @@ class Submissions:
         self._quotas = quotas
         self._webhook_policy = webhook_policy
         self._result_reuse = result_reuse
+        self._max_animation_output_pixels = max_animation_output_pixels
 
     def admit(self, user_id: int, idempotency_key: str | None) -> dict[str, str]:
         """``quotas.admit``, before the body is read, except for a request that repeats an
@@ -111,6 +114,15 @@ class Submissions:
             raise
         try:
             checked = inspection.result()
+            # What the engine would refuse for this image (an animation into JPEG, or
+            # past its output pixels) is refused now, before a job exists.
+            check_request(
+                checked,
+                submission.scale.pixels,
+                submission.options.output_format,
+                self._max_animation_output_pixels,
+            )
+            frame_pixels = submission.scale.output_pixels(checked.width, checked.height)
             job = NewJob(
                 id=job_id,
                 user_id=user_id,
@@ -121,8 +133,9 @@ class Submissions:
                 webhook_url=hook.url if hook else None,
                 webhook_events=hook.events if hook else "",
                 fingerprint=fingerprint(upload_digest, submission.scale, submission.options),
-                input_pixels=checked.pixels,
-                output_pixels=submission.scale.output_pixels(checked.width, checked.height),
+                # An animation's frames are each upscaled: usage counts them all.
+                input_pixels=checked.pixels * checked.frames,
+                output_pixels=frame_pixels * checked.frames,
             )
             outcome = claim.create(self._record, job)
         except BaseException:

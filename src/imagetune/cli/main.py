@@ -110,7 +110,7 @@ def worker(
     from imagetune import wiring
     from imagetune.engine.devices import NoGpuDevice
     from imagetune.hosting import metrics as host_metrics
-    from imagetune.hosting.host import run_workers
+    from imagetune.hosting.host import NoWorkers, run_workers
     from imagetune.hosting.lock import DataDirBusy
     from imagetune.logs import configure_logging
 
@@ -118,7 +118,14 @@ def worker(
     configure_logging(settings.log_level, settings.log_format)
     json_log = settings.log_format == "json"
     # None: one process per selected GPU, or available CPUs / engine threads.
-    requested = concurrency or settings.workers or None
+    requested = concurrency or settings.workers
+    if requested == 0:  # `serve`'s "API only": a worker host would run nothing, silently
+        typer.echo(
+            "error: IMAGETUNE_WORKERS=0 leaves `imagetune worker` nothing to run (0 means "
+            "the API alone, for `imagetune serve`); set it or --concurrency to 1 or more",
+            err=True,
+        )
+        raise typer.Exit(1)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -143,8 +150,8 @@ def worker(
     except DataDirBusy as e:
         typer.echo(f"error: {e} (the embedded queue has one worker host; use PostgreSQL for more)")
         raise typer.Exit(1) from None
-    except NoGpuDevice as e:
-        typer.echo(f"error: {e}")
+    except (NoGpuDevice, NoWorkers) as e:
+        typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     finally:
         jobs.close()

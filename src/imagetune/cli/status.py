@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from imagetune.cli.context import settings
 from imagetune.clock import utcnow
 from imagetune.db.models import Job
+from imagetune.jobs.hosts import HostReport, recent_reports
 from imagetune.jobs.models import JobState
 
 WINDOWS = (5, 60)
@@ -52,6 +53,8 @@ class Status:
     finished: list[Window]
     workers: list[WorkerProcess] | None
     """Fleet worker processes (PostgreSQL); None on the embedded queue."""
+    worker_hosts: list[HostReport]
+    """What each live host running workers says of them (a crash loop, with its error)."""
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -100,6 +103,7 @@ def read_status(session: Session, dialect: str) -> Status:
         oldest_queued_seconds=None if oldest is None else (now - oldest).total_seconds(),
         finished=windows,
         workers=_fleet_workers(session) if dialect == "postgresql" else None,
+        worker_hosts=recent_reports(session),
     )
 
 
@@ -156,6 +160,21 @@ def _print(status: Status) -> None:
             *(_seconds(v) for v in (w.run_p50, w.run_p95, w.total_p50, w.total_p95)),
         )
     console.print(finished)
+    hosts = Table(title="Worker hosts")
+    for column in ("host", "alive", "expected", "failing since", "last start error"):
+        hosts.add_column(column)
+    for h in status.worker_hosts:
+        hosts.add_row(
+            h.host,
+            str(h.alive),
+            str(h.expected),
+            h.failing_since.isoformat(timespec="seconds") if h.failing_since else "-",
+            h.last_error or "-",
+            style="red" if h.failing_since else None,
+        )
+    if not status.worker_hosts:
+        hosts.add_row("no host running workers has reported", "-", "-", "-", "-")
+    console.print(hosts)
     if status.workers is None:
         console.print("Workers: the embedded queue (SQLite): one host, see its log.")
         return

@@ -24,7 +24,10 @@ from imagetune.engine.models import DEFAULT_MODEL, ModelName
 from imagetune.errors import ImagetuneError, job_failure
 from imagetune.jobs.models import Scale
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+IMAGE_SUFFIXES = {
+    *(".png", ".apng", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"),
+    *(".avif", ".heic", ".heif"),
+}
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -48,7 +51,11 @@ def upscale(
         ),
     ] = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="png, jpeg or webp.")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="png, jpeg, webp, avif or gif. An animation stays one: png (APNG), webp or gif.",
+        ),
     ] = OutputFormat.PNG,
     metadata: Annotated[
         MetadataMode,

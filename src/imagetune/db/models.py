@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -109,6 +110,10 @@ class Job(Base):
 
     # sha256 of the upload and every option that changes the result (imagetune.jobs.reuse).
     fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    # A job handed back after a fault of the infrastructure is not taken again before
+    # retry_at; faulted_at (its first such fault) starts its retry window.
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    faulted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # The original's and the result's sizes (width x height), known at submission: what
     # the job's usage row records and what an unfinished job holds of its user's budget.
@@ -120,6 +125,31 @@ class Job(Base):
         Index("ix_jobs_user_fingerprint", "user_id", "fingerprint"),
         Index("ix_jobs_original_key", "original_key"),
     )
+
+
+class WorkerHost(Base):
+    """What a host running workers last said of them (imagetune.hosting.pool): readiness
+    and `imagetune status` read it, on any host."""
+
+    __tablename__ = "worker_hosts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expected: Mapped[int] = mapped_column(Integer)
+    alive: Mapped[int] = mapped_column(Integer)
+    # Since when no worker process has lasted past its start, and why the last one ended.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RateBucket(Base):
+    """A user's submission token bucket, shared by every API process (PostgreSQL)."""
+
+    __tablename__ = "rate_buckets"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class IdempotencyKey(Base):

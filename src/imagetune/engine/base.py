@@ -27,11 +27,24 @@ class Device(StrEnum):
 
 class OutputFormat(StrEnum):
     PNG = "png"
+    """APNG for an animated original."""
     JPEG = "jpeg"
     WEBP = "webp"
+    AVIF = "avif"
+    GIF = "gif"
+
+    @property
+    def animates(self) -> bool:
+        """Whether the format holds an animation (the others take stills only)."""
+        return self in (OutputFormat.PNG, OutputFormat.WEBP, OutputFormat.GIF)
 
 
 DEFAULT_OUTPUT_FORMAT = OutputFormat.PNG
+
+ENGINE_REVISION = 2
+"""Raised whenever the same request would give a different result (a recipe, an encoder
+setting, a format now read differently), so that results made before are not reused
+(imagetune.jobs.reuse). 2: animations kept, the JPEG noise level per quality, density."""
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pi_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from imagetune.engine.compression import carries_artefacts
+from imagetune.engine.compression import denoise_level
 from imagetune.engine.errors import UndecodableImage
-from imagetune.engine.metadata import SourceMetadata, read_metadata
+from imagetune.engine.metadata import SourceMetadata, read_density, read_metadata
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+# pi-heif's Pillow plugin: HEIC/HEIF decoding through libheif (it has no encoder).
+pi_heif.register_heif_opener()
+
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
 """Decoders imagetune accepts: nothing that runs external programs (EPS, PDF) or parses
 documents (SVG)."""
+ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
+"""Whose frames are an animation. A HEIF file's other images are not (a burst, a depth
+map: its primary image is the picture), nor a TIFF's pages; an AVIF sequence gives its
+first frame."""
 
 Pixels = npt.NDArray[Any]
 """uint8 or uint16 samples."""
@@ -38,14 +46,47 @@ _CONVERSIONS = {
 }
 _DEEP_GRAY = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
+WEBP_ALPHA, WEBP_ANIMATION = 0x10, 0x02
+"""VP8X flags."""
+
 DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_FRAMES = 1000
 
 
 class TooManyPixels(ValueError):
-    """The header declares more pixels than allowed."""
+    """The header declares more pixels (or frames) than allowed."""
 
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What checking an upload found: enough to judge a request before it is queued."""
+
+    format: str
+    width: int
+    height: int
+    """Upright (orientation applied), like the pixels the engine works on; the area is
+    the same either way."""
+    frames: int = 1
+    """Above 1: an animation."""
+
+    @property
+    def pixels(self) -> int:
+        """Of one frame."""
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class Animation:
+    frames: tuple[Pixels, ...]
+    """Every frame as a viewer shows it (drawn on the canvas, earlier frames disposed of
+    as the file says), the first one included; all of one shape."""
+    durations: tuple[int, ...]
+    """Milliseconds each frame shows."""
+    loop: int
+    """Plays in all; 0: forever."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +96,14 @@ class DecodedImage:
     format: str
     icc_profile: bytes | None
     """The source's ICC profile when it still describes ``pixels``."""
-    lossy: bool
-    """The file carries lossy-compression artefacts (JPEG <= q90, lossy WebP)."""
+    denoise: int | None
+    """The waifu2x noise level its compression artefacts call for; None: no artefacts."""
     metadata: SourceMetadata = field(default_factory=SourceMetadata)
     """The original's EXIF, XMP and IPTC, as found (written only on request)."""
+    dpi: tuple[float, float] | None = None
+    """Print density (JFIF, pHYs, TIFF or EXIF resolution); written to every result."""
+    animation: Animation | None = None
+    """An animated GIF, WebP or APNG: all its frames (``pixels`` is the first)."""
 
     @property
     def bits(self) -> int:
@@ -77,53 +122,61 @@ class DecodedImage:
         return int(self.pixels.shape[0])
 
 
-def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Decode the first frame, apply EXIF orientation, convert to a working layout.
+def decode(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_frames: int = DEFAULT_MAX_FRAMES
+) -> DecodedImage:
+    """Decode the image (every frame of an animation), apply its orientation, convert to
+    a working layout. An animation's frames count against ``max_pixels`` together.
 
     Raises UndecodableImage with the reason when ``data`` is not a supported, intact image.
     """
     with _undecodable_errors() as seen:
-        opened = _load(data, seen, max_pixels)
+        opened = _load(data, seen, max_pixels, max_frames, every_frame=False)
         icc = _valid_icc(opened.info.get("icc_profile"))
-        lossy = carries_artefacts(opened, data)
+        denoise = denoise_level(opened, data)
         metadata = read_metadata(opened)
-        if _is_deep_color_png(opened, data):
-            pixels: Pixels = _decode_deep_color_png(data, opened)
+        dpi = read_density(opened)
+        animation = None
+        if _frame_count(opened) > 1:
+            animation = _decode_frames(opened)
+            pixels: Pixels = animation.frames[0]
+        elif _is_deep_color_png(opened, data):
+            pixels = _decode_deep_color_png(data, opened)
+        elif opened.format == "HEIF" and opened.info.get("bit_depth", 8) > 8:
+            pixels = _decode_deep_heif(data)
         else:
-            pixels, icc = _to_pixels(ImageOps.exif_transpose(opened), icc)
+            pixels, icc = _to_pixels(_upright(opened), icc)
     return DecodedImage(
-        pixels=pixels, format=seen["format"], icc_profile=icc, lossy=lossy, metadata=metadata
+        pixels=pixels,
+        format=seen["format"],
+        icc_profile=icc,
+        denoise=denoise,
+        metadata=metadata,
+        dpi=dpi,
+        animation=animation,
     )
 
 
-@dataclass(frozen=True)
-class Checked:
-    """What checking an upload found."""
-
-    format: str
-    width: int
-    height: int
-    """As stored, before EXIF orientation: the area is the same either way."""
-
-    @property
-    def pixels(self) -> int:
-        return self.width * self.height
-
-
-def check_decodable(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Checked:
-    """The format and size of ``data`` once its first frame has decoded;
-    UndecodableImage otherwise.
+def check_decodable(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_frames: int = DEFAULT_MAX_FRAMES
+) -> Checked:
+    """What ``data`` is once every frame has decoded; UndecodableImage otherwise.
 
     The pixels are decoded and dropped: a truncated file is refused here, at upload,
     without the conversions a worker does later.
     """
     with _undecodable_errors() as seen:
-        width, height = _load(data, seen, max_pixels).size
-    return Checked(seen["format"], width, height)
+        opened = _load(data, seen, max_pixels, max_frames)
+        width, height = opened.size
+        if _orientation(opened) in (5, 6, 7, 8):  # a quarter turn
+            width, height = height, width
+    return Checked(seen["format"], width, height, _frame_count(opened))
 
 
-def _load(data: bytes, seen: dict[str, str], max_pixels: int) -> Image.Image:
-    opened = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+def _load(
+    data: bytes, seen: dict[str, str], max_pixels: int, max_frames: int, every_frame: bool = True
+) -> Image.Image:
+    opened = Image.open(io.BytesIO(with_webp_alpha_flag(data)), formats=SUPPORTED_FORMATS)
     seen["format"] = opened.format or seen["format"]
     # From the header, before a single pixel is decoded: a bomb never allocates.
     width, height = opened.size
@@ -132,9 +185,83 @@ def _load(data: bytes, seen: dict[str, str], max_pixels: int) -> Image.Image:
             f"{width}x{height} is {width * height / 1e6:.1f} megapixels; "
             f"the limit is {max_pixels / 1e6:g}"
         )
-    opened.seek(0)
+    frames = _frame_count(opened)
+    if frames > max_frames:
+        raise TooManyPixels(f"the animation has {frames} frames; the limit is {max_frames}")
+    if frames * width * height > max_pixels:
+        raise TooManyPixels(
+            f"the animation's {frames} frames of {width}x{height} are "
+            f"{frames * width * height / 1e6:.1f} megapixels; the limit is {max_pixels / 1e6:g}"
+        )
+    # Every frame is decoded here (a broken last frame is refused now, not by a worker;
+    # ``decode`` decodes them all anyway); a HEIF file opens on its primary image, which
+    # need not be its first.
+    for index in range(frames) if frames > 1 and every_frame else ():
+        opened.seek(index)
+        opened.load()
+    if opened.format != "HEIF":
+        opened.seek(0)
     opened.load()
     return opened
+
+
+def with_webp_alpha_flag(data: bytes) -> bytes:
+    """An animated WebP with VP8X's alpha flag set (anything else as it is). The
+    specification sets it when any frame has alpha, but libwebp's animation encoder (so
+    gif2webp, img2webp, Pillow) leaves it clear when only a later frame's sub-rectangle is
+    transparent, and Pillow then reads every frame without alpha."""
+    if data[8:16] != b"WEBPVP8X" or len(data) < 21 or not data[20] & WEBP_ANIMATION:
+        return data
+    return data[:20] + bytes([data[20] | WEBP_ALPHA]) + data[21:]
+
+
+def _frame_count(image: Image.Image) -> int:
+    if image.format not in ANIMATED_FORMATS or not getattr(image, "is_animated", False):
+        return 1
+    return int(getattr(image, "n_frames", 1))
+
+
+def _decode_frames(image: Image.Image) -> Animation:
+    frames, durations = [], []
+    orientation = _orientation(image)
+    for index in range(_frame_count(image)):
+        image.seek(index)
+        # As shown: Pillow draws each frame on the canvas, disposal and blending applied.
+        frames.append(apply_orientation(np.asarray(image.convert("RGBA")), orientation))
+        durations.append(int(image.info.get("duration", 0)))
+    if all(bool((frame[:, :, 3] == 255).all()) for frame in frames):
+        frames = [np.ascontiguousarray(frame[:, :, :3]) for frame in frames]
+    image.seek(0)
+    return Animation(tuple(frames), tuple(durations), _plays(image))
+
+
+def _plays(image: Image.Image) -> int:
+    """Plays in all (0: forever), from the file's own way of saying it."""
+    loop = image.info.get("loop")
+    if image.format == "GIF":
+        # GIF's NETSCAPE extension counts repeats after the first play; without it a
+        # GIF plays once.
+        return 1 if loop is None else 0 if loop == 0 else int(loop) + 1
+    return 0 if loop is None else int(loop)
+
+
+def _orientation(image: Image.Image) -> int:
+    if image.format == "HEIF":  # libheif has applied the file's own transforms
+        return 1
+    return int(image.getexif().get(0x0112, 1))
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    return image if image.format == "HEIF" else ImageOps.exif_transpose(image)
+
+
+def _decode_deep_heif(data: bytes) -> Pixels:
+    """A 10- or 12-bit HEIF's primary image at 16 bits (Pillow's plugin gives 8)."""
+    heif = pi_heif.open_heif(data, convert_hdr_to_8bit=False)
+    pixels = np.asarray(heif)
+    if pixels.dtype != np.uint16:
+        raise ValueError(f"{heif.mode} HEIF decoded to {pixels.dtype}")
+    return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
 @contextmanager

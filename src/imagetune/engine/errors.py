@@ -36,3 +36,13 @@ class TimedOut(EngineError):
     def __init__(self, limit: float) -> None:
         super().__init__(f"processing passed its {limit:g} s deadline")
         self.limit = limit
+
+
+class CannotAnimate(EngineError):
+    """The requested output format holds no animation (JPEG, AVIF); ``str(e)`` says which
+    formats do, for people."""
+
+
+class AnimationTooLarge(EngineError):
+    """All of an animation's result frames together pass the allowed pixels; ``str(e)``
+    says by how much, for people."""

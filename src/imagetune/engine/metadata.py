@@ -11,6 +11,11 @@ JPEG holds IPTC in its Photoshop APP13 segment. PNG gets ``eXIf`` and an ``iTXt`
 ``XML:com.adobe.xmp`` chunk, and IPTC as the ``Raw profile type iptc`` text chunk that
 ExifTool and ImageMagick read and write. WebP has no place for IPTC (its XMP usually
 carries the same IPTC Core fields).
+
+Print density is apart from all that: it is not camera data, so it is written whatever the
+mode, in the form each format holds (JFIF density, PNG ``pHYs``, EXIF resolution for WebP
+and AVIF, where a small EXIF holding only it is written under ``strip``). The number stays
+the original's: the result has more pixels, so it prints larger at that density.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import warnings
 import zlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from fractions import Fraction
 
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,10 @@ ORIENTATION = 0x0112
 IMAGE_WIDTH, IMAGE_LENGTH = 0x0100, 0x0101
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 PIXEL_X, PIXEL_Y = 0xA002, 0xA003
+X_RESOLUTION, Y_RESOLUTION, RESOLUTION_UNIT = 0x011A, 0x011B, 0x0128
+INCH, CENTIMETRE = 2, 3
+DENSITY_RANGE = (1.0, 100_000.0)
+"""Densities outside this (in dpi) are junk in the file, not a print size: dropped."""
 XMP_TAG, IPTC_TAG = 700, 33723
 PHOTOSHOP_IPTC = 0x0404
 
@@ -69,6 +79,56 @@ def read_metadata(image: Image.Image) -> SourceMetadata:
     """What ``image`` (as opened, before any orientation is applied) carries; a part that
     does not parse is dropped, like a broken ICC profile."""
     return SourceMetadata(exif=_read_exif(image), xmp=_read_xmp(image), iptc=_read_iptc(image))
+
+
+def read_density(image: Image.Image) -> tuple[float, float] | None:
+    """The original's print density in dots per inch, from wherever its format keeps it:
+    JFIF, pHYs or TIFF resolution (Pillow's ``dpi``), else EXIF resolution (WebP, HEIF)."""
+    dpi = image.info.get("dpi")
+    if dpi is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                exif = image.getexif()
+                unit = exif.get(RESOLUTION_UNIT, INCH)
+                x, y = exif.get(X_RESOLUTION), exif.get(Y_RESOLUTION)
+            except Exception:  # a corrupt EXIF says nothing about density
+                return None
+        if unit not in (INCH, CENTIMETRE) or x is None or y is None:
+            return None
+        per_inch = 2.54 if unit == CENTIMETRE else 1.0
+        dpi = (float(x) * per_inch, float(y) * per_inch)
+    try:
+        x_dpi, y_dpi = (float(value) for value in dpi)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    low, high = DENSITY_RANGE
+    if not (low <= x_dpi <= high and low <= y_dpi <= high):
+        return None
+    # To a tenth: pHYs counts pixels per metre, so 300 dpi reads back as 299.9994.
+    return round(x_dpi, 1), round(y_dpi, 1)
+
+
+def with_density(exif: bytes | None, dpi: tuple[float, float]) -> bytes:
+    """``exif`` (or a new, otherwise empty EXIF) with its resolution set to ``dpi``."""
+    data = Image.Exif()
+    if exif:
+        data.load(exif)
+    data[X_RESOLUTION], data[Y_RESOLUTION] = (_rational(value) for value in dpi)
+    data[RESOLUTION_UNIT] = INCH
+    return data.tobytes()
+
+
+def add_density_to_png(png: bytes, dpi: tuple[float, float]) -> bytes:
+    """``png`` with a ``pHYs`` chunk (pixels per metre) after IHDR."""
+    per_metre = [round(value / 0.0254) for value in dpi]
+    chunk = _png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1))
+    end_of_ihdr = 8 + 8 + 13 + 4
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
+def _rational(value: float) -> TiffImagePlugin.IFDRational:
+    return TiffImagePlugin.IFDRational(Fraction(value).limit_denominator(1000))
 
 
 def for_result(metadata: SourceMetadata, width: int, height: int) -> SourceMetadata:

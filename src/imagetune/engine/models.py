@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from imagetune.engine.compression import DENOISE_LEVELS, LOSSY_WEBP_LEVEL
 from imagetune.engine.networks import NETWORKS, NetworkKind, NetworkSpec
+
+DENOISE_USED = sorted({level for _, level in DENOISE_LEVELS} | {LOSSY_WEBP_LEVEL})
 
 
 class ModelName(StrEnum):
@@ -38,9 +41,10 @@ MODELS: dict[ModelName, ModelInfo] = {
     ModelName.PHOTO: ModelInfo(
         ModelName.PHOTO,
         NetworkKind.FAITHFUL,
-        "Faithful photo upscaling (SPAN); a JPEG or lossy WebP goes through a denoising "
-        "upscaler instead (waifu2x photo), which removes the compression artefacts. The default.",
-        ("span-x2", "span-x4", "waifu2x-photo-x2-denoise2"),
+        "Faithful photo upscaling (SPAN); a JPEG (up to quality 94) or lossy WebP goes "
+        "through a denoising upscaler instead (waifu2x photo, its noise level chosen from the "
+        "JPEG's quality), which removes the compression artefacts. The default.",
+        ("span-x2", "span-x4", *(f"waifu2x-photo-x2-denoise{level}" for level in DENOISE_USED)),
     ),
     ModelName.ENHANCE: ModelInfo(
         ModelName.ENHANCE,
@@ -64,23 +68,24 @@ MODELS: dict[ModelName, ModelInfo] = {
 }
 
 
-def plan(model: ModelName, factor: float, lossy: bool) -> list[NetworkSpec]:
+def plan(model: ModelName, factor: float, denoise: int | None) -> list[NetworkSpec]:
     """The network passes for an upscale by ``factor`` (target / source long side).
 
     A factor of 1 or less only resamples. Above 4 there is still one pass: a second
     network pass measured no better than one pass plus Lanczos (bench/quality.py --x8)
     at four times the cost. Between 2 and 4 a clean photo takes the x4 pass and a
     downscale, 0.1-0.2 dB better than x2 plus an upscale (bench/quality.py --chains).
-    A file with compression artefacts takes the denoising x2 pass alone, then Lanczos.
+    A file with compression artefacts takes the denoising x2 pass alone, at the noise
+    level ``denoise`` (imagetune.engine.compression.denoise_level), then Lanczos.
     """
     if model == ModelName.CLASSIC or factor <= 1:
         return []
     names: list[str]
     if model == ModelName.PHOTO:
-        if lossy:
+        if denoise is not None:
             # After the denoiser's x2, SPAN x2 measured no better than Lanczos (+0.63 vs
             # +0.62 dB at x4 on JPEG-75; bench/quality.py --chains) at five times the time.
-            names = ["waifu2x-photo-x2-denoise2"]
+            names = [f"waifu2x-photo-x2-denoise{denoise}"]
         else:
             names = ["span-x2" if factor <= 2 else "span-x4"]
     elif model == ModelName.ANIME:

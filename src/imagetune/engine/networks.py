@@ -135,15 +135,20 @@ NETWORKS: dict[str, NetworkSpec] = {
             kb_per_pixel=4.0,
             package=REALESRGAN,
         ),
-        NetworkSpec(
-            name="waifu2x-photo-x2-denoise2",
-            scale=2,
-            kind=NetworkKind.DENOISE,
-            path="models/WAIFU2X_PHOTO_UP2X_DENOISE2X",
-            overlap=7,
-            pad=7,
-            kb_per_pixel=7.7,
-            package=WAIFU2X,
+        *(
+            # The same network trained for each JPEG noise level (0: lightest); which one a
+            # file gets follows its estimated quality (imagetune.engine.compression).
+            NetworkSpec(
+                name=f"waifu2x-photo-x2-denoise{level}",
+                scale=2,
+                kind=NetworkKind.DENOISE,
+                path=f"models/WAIFU2X_PHOTO_UP2X_DENOISE{level}X",
+                overlap=7,
+                pad=7,
+                kb_per_pixel=7.7,
+                package=WAIFU2X,
+            )
+            for level in range(4)
         ),
     )
 }

@@ -6,13 +6,19 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from imagetune.engine.alpha import bleed, settle_alpha
+from imagetune.engine.animation import (
+    DEFAULT_MAX_OUTPUT_PIXELS,
+    check_output,
+    distinct_frames,
+    upscale_frames,
+)
 from imagetune.engine.base import (
     Device,
     PhaseCallback,
@@ -20,9 +26,16 @@ from imagetune.engine.base import (
     ProcessRequest,
     ProgressCallback,
 )
-from imagetune.engine.decode import DEFAULT_MAX_PIXELS, DecodedImage, Pixels, decode
+from imagetune.engine.decode import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    Checked,
+    DecodedImage,
+    Pixels,
+    decode,
+)
 from imagetune.engine.devices import VulkanDevice, list_devices, select_devices, with_budget
-from imagetune.engine.encode import encode
+from imagetune.engine.encode import encode, encode_animation
 from imagetune.engine.errors import TimedOut
 from imagetune.engine.metadata import MetadataMode, for_result
 from imagetune.engine.models import ModelName, plan
@@ -58,7 +71,12 @@ class EngineConfig:
     tile_memory_mb: int = TILE_MEMORY_MB
     """On the CPU, tiles shrink until a network's working memory fits this budget."""
     max_pixels: int = DEFAULT_MAX_PIXELS
-    """Originals with more pixels are refused from their header."""
+    """Originals with more pixels (an animation: all frames together) are refused from
+    their header."""
+    max_frames: int = DEFAULT_MAX_FRAMES
+    """Animations with more frames are refused."""
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
+    """An animation whose result frames together would have more pixels is refused."""
 
 
 class Upscaler:
@@ -97,11 +115,17 @@ class Upscaler:
     ) -> ProcessedImage:
         deadline = _Deadline(request.time_limit)
         timer = _PhaseTimer(request.on_phase)
-        decoded = decode(data, self.config.max_pixels)
+        decoded = decode(data, self.config.max_pixels, self.config.max_frames)
         timer.done("decode")
+        animation = decoded.animation
+        frames = [decoded.pixels] if animation is None else animation.frames
+        info = Checked(decoded.format, decoded.width, decoded.height, len(frames))
+        check_output(info, request.long_side, request.output_format, self.config.max_output_pixels)
         passes = self.passes_for(decoded, request.long_side, request.model)
-        # Every tile of every pass, plus one step for the final resize and encode.
-        total = self._count_tiles(decoded.pixels.shape, passes) + 1
+        # Every tile of every pass of every distinct frame, plus one step for the final
+        # resize and encode.
+        distinct = len(distinct_frames(frames)[0])
+        total = distinct * self._count_tiles(decoded.pixels.shape, passes) + 1
         done = 0
 
         def tile_done() -> None:
@@ -111,15 +135,34 @@ class Upscaler:
             if progress:
                 progress(done, total)
 
-        pixels = self.upscale(
-            decoded, request.long_side, request.model, on_tile=tile_done, timer=timer
-        )
+        def upscale(frame: Pixels) -> Pixels:
+            # Resize and alpha work is per frame too: done once per distinct frame.
+            return self.upscale(
+                replace(decoded, pixels=frame),
+                request.long_side,
+                request.model,
+                on_tile=tile_done,
+                timer=timer,
+            )
+
+        results = upscale_frames(frames, upscale)
         deadline.check()
         timer.restart()
-        kept = None
-        if request.metadata is MetadataMode.KEEP and decoded.metadata:
-            kept = for_result(decoded.metadata, pixels.shape[1], pixels.shape[0])
-        result = encode(pixels, request.output_format, decoded.icc_profile, kept)
+        if animation is not None:
+            result = encode_animation(
+                results,
+                animation.durations,
+                animation.loop,
+                request.output_format,
+                decoded.icc_profile,
+                decoded.dpi,
+            )
+        else:
+            pixels = results[0]
+            kept = None
+            if request.metadata is MetadataMode.KEEP and decoded.metadata:
+                kept = for_result(decoded.metadata, pixels.shape[1], pixels.shape[0])
+            result = encode(pixels, request.output_format, decoded.icc_profile, kept, decoded.dpi)
         timer.done("encode")
         if progress:
             progress(total, total)
@@ -128,7 +171,7 @@ class Upscaler:
     @staticmethod
     def passes_for(decoded: DecodedImage, long_side: int, model: ModelName) -> list[NetworkSpec]:
         """The network passes that take ``decoded`` to ``long_side`` with ``model``."""
-        return plan(model, long_side / max(decoded.width, decoded.height), decoded.lossy)
+        return plan(model, long_side / max(decoded.width, decoded.height), decoded.denoise)
 
     def upscale(
         self,

@@ -6,6 +6,11 @@ attempt counts, so a job that kills workers ends Failed instead of looping), fai
 past the time limit, and takes back the jobs of stalled workers on other hosts (fleet
 queue). Stopping lets workers finish the job in hand for a grace period, then hands back
 what is left.
+
+Each worker process tells the supervisor through a pipe when it is ready to take jobs, or
+why it could not start; a pool none of whose processes has got that far for a while is
+in a crash loop, and ``health()`` says so, with the last error (/readyz, and through the
+database `imagetune status`, show it).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event
 
 from imagetune.errors import took_too_long
 from imagetune.jobs.queue import JobQueue
@@ -31,20 +36,55 @@ QUICK_DEATH = 10.0
 """A worker that dies younger than this (seconds) counts towards the respawn back-off."""
 MAX_RESPAWN_DELAY = 30.0
 
-WorkerTarget = Callable[[str, int | None, Event], None]
+READY = "ready"
+"""What a worker process sends on its report pipe once it takes jobs; anything else it
+sends is why it could not."""
+
+WorkerTarget = Callable[[str, int | None, Connection], None]
 """A worker process's main, called with its worker id, its Vulkan device index (None: the
-CPU) and the pool's stop event; it must be picklable (worker processes are spawned): a
-module-level function, or a partial of one."""
+CPU) and the pipe to report on (READY, or the error it ends with); it must be picklable
+(worker processes are spawned): a module-level function, or a partial of one. SIGTERM
+asks it to finish the job in hand and exit."""
 
 
 @dataclass
 class _Slot:
     worker_id: str
     process: SpawnProcess
+    reports: Connection
     started: float = field(default_factory=time.monotonic)
     respawn_at: float | None = None
     """Set once the death is handled: when to replace it."""
     gpu_index: int | None = None
+    ready: bool = False
+    error: str | None = None
+    """What the process said it failed with."""
+
+    def read_reports(self) -> None:
+        try:
+            while self.reports.poll():
+                message = self.reports.recv()
+                if message == READY:
+                    self.ready = True
+                else:
+                    self.error = str(message)
+        except (EOFError, OSError):  # it has exited and everything it said was read
+            pass
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    """How a host's worker processes are doing, for readiness and `imagetune status`."""
+
+    expected: int
+    alive: int
+    """Running and ready to take jobs."""
+    failing_since: datetime | None
+    """Since when every process started has died before it was ready (a crash loop)."""
+    last_error: str | None
+    """Why the last process that died before it was ready did."""
+    trouble: str | None
+    """In words, what is wrong when the crash loop has lasted past the start deadline."""
 
 
 def respawn_delay(quick_deaths: int) -> float:
@@ -68,6 +108,8 @@ class WorkerPool:
         sweep_interval: float,
         device: str = "CPU",
         on_exit: Callable[[int], None] | None = None,
+        start_deadline: float = 30.0,
+        on_health: Callable[[PoolHealth], None] | None = None,
     ) -> None:
         self._queue = queue
         self._devices = list(devices)
@@ -85,8 +127,12 @@ class WorkerPool:
         self._lost: list[str] = []
         self._quick_deaths = 0
         self._failing = False
+        self._start_deadline = start_deadline
+        self._on_health = on_health
+        """Told the pool's health every sweep interval (kept in the database)."""
+        self._failing_since: float | None = None
+        self._last_error: str | None = None
         self._context = multiprocessing.get_context("spawn")
-        self._stop = self._context.Event()
         self._slots: list[_Slot] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -100,6 +146,32 @@ class WorkerPool:
         with self._lock:
             return sum(slot.process.is_alive() for slot in self._slots)
 
+    def trouble(self) -> str | None:
+        return self.health().trouble
+
+    def health(self) -> PoolHealth:
+        with self._lock:
+            for slot in self._slots:
+                slot.read_reports()
+            ready = sum(slot.ready and slot.process.is_alive() for slot in self._slots)
+            failing_since, last_error = self._failing_since, self._last_error
+        trouble = None
+        now = time.monotonic()
+        if failing_since is not None and not ready and now - failing_since >= self._start_deadline:
+            trouble = (
+                f"no worker process has started for {now - failing_since:.0f} s; "
+                f"the last one: {last_error}"
+            )
+        return PoolHealth(
+            expected=self._size,
+            alive=ready,
+            failing_since=None
+            if failing_since is None
+            else datetime.now(UTC) - timedelta(seconds=now - failing_since),
+            last_error=last_error,
+            trouble=trouble,
+        )
+
     def start(self) -> None:
         with self._lock:
             self._slots = [self._spawn(gpu_index) for gpu_index in self._devices]
@@ -111,22 +183,26 @@ class WorkerPool:
 
     def stop(self, grace: float) -> None:
         self._stopping.set()
-        self._stop.set()
         if self._supervisor:
             self._supervisor.join()
         with self._lock:
             slots, self._slots = self._slots, []
+        # A signal, not a multiprocessing.Event: an Event is five named semaphores, which a
+        # server stopped by SIGTERM (uvicorn re-raises it: no atexit) never unlinks, and
+        # the resource tracker warns about at every stop.
         for slot in slots:
-            slot.process.join(grace)
+            if slot.process.is_alive():
+                slot.process.terminate()
+        deadline = time.monotonic() + grace
+        for slot in slots:
+            slot.process.join(max(0.0, deadline - time.monotonic()))
         for slot in slots:
             if slot.process.is_alive():
                 log.info("worker %s still busy after %.0fs; stopping it", slot.worker_id, grace)
-                slot.process.terminate()
-                slot.process.join(5)
-                if slot.process.is_alive():
-                    slot.process.kill()
-                    slot.process.join()
+                slot.process.kill()
+                slot.process.join()
             self._exited(slot)
+            slot.reports.close()
             released = self._queue.release(slot.worker_id, count_attempt=False)
             if released.requeued:
                 log.info("handed %d unfinished job(s) back to the queue", released.requeued)
@@ -148,14 +224,16 @@ class WorkerPool:
 
     def _spawn(self, gpu_index: int | None) -> _Slot:
         worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
+        reports, report_end = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=self._target,
-            args=(worker_id, gpu_index, self._stop),
+            args=(worker_id, gpu_index, report_end),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
             daemon=True,
         )
         process.start()
-        return _Slot(worker_id, process, gpu_index=gpu_index)
+        report_end.close()  # the child's end: EOF here once it has exited
+        return _Slot(worker_id, process, reports, gpu_index=gpu_index)
 
     def _sweep_stalled(self) -> None:
         """Every heartbeat interval: take back jobs whose workers, anywhere, went quiet."""
@@ -163,6 +241,8 @@ class WorkerPool:
         if now < self._next_sweep:
             return
         self._next_sweep = now + self._sweep_interval
+        if self._on_health is not None:
+            self._on_health(self.health())
         self._queue.sweep_stalled()
 
     def _supervise(self) -> None:
@@ -170,6 +250,9 @@ class WorkerPool:
             with self._lock:
                 for index, slot in enumerate(self._slots):
                     if slot.process.is_alive() or self._stopping.is_set():
+                        slot.read_reports()
+                        if slot.ready:
+                            self._failing_since = None
                         continue
                     if slot.respawn_at is None:
                         self._handle_death(slot)
@@ -191,7 +274,13 @@ class WorkerPool:
     def _handle_death(self, slot: _Slot) -> None:
         slot.process.join()
         self._exited(slot)
+        slot.read_reports()
+        slot.reports.close()
         now = time.monotonic()
+        if not slot.ready:
+            self._last_error = slot.error or f"exited with code {slot.process.exitcode}"
+            if self._failing_since is None:
+                self._failing_since = now
         self._quick_deaths = self._quick_deaths + 1 if now - slot.started < QUICK_DEATH else 0
         delay = respawn_delay(self._quick_deaths)
         slot.respawn_at = now + delay

@@ -7,17 +7,19 @@ costs only this process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 from collections.abc import Callable
-from multiprocessing.synchronize import Event
+from multiprocessing.connection import Connection
 
 from imagetune import logs, wiring
 from imagetune.config import Settings
 from imagetune.engine.base import Processor
 from imagetune.hosting.placement import settings_for
+from imagetune.hosting.pool import READY
 from imagetune.jobs.worker import Worker
 from imagetune.logs import configure_logging
 from imagetune.processes import limit_address_space, set_process_name
@@ -26,27 +28,26 @@ log = logging.getLogger(__name__)
 
 WORKER_PROCESS_NAME = "imagetune-work"
 STOP_CHECK_INTERVAL = 0.5
+MAX_REPORT = 500
+"""Characters of a start error kept for /readyz and `imagetune status`."""
 
 ProcessorFactory = Callable[[Settings], Processor]
 """Builds the processor a worker runs jobs through (wiring.processor: the engine). Tests
 hand in their own; it must be picklable, since worker processes are spawned."""
 
 
-def _stop_signal(stop: Event) -> threading.Event:
-    """Set when the parent asks (``stop``), when the parent dies, or on SIGTERM: each
-    means "finish the job in hand, then exit". SIGINT is ignored: Ctrl+C reaches the
-    whole process group, and the parent decides when workers stop."""
+def _stop_signal() -> threading.Event:
+    """Set on SIGTERM (how the parent asks) or when the parent dies: each means "finish
+    the job in hand, then exit". SIGINT is ignored: Ctrl+C reaches the whole process
+    group, and the parent decides when workers stop."""
     stopping = threading.Event()
     parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
     def watch() -> None:
-        # Polled, never waited on: a worker killed inside stop.wait() would leave the
-        # shared Event counting a sleeper that never wakes, and the parent's stop.set()
-        # would then block forever (multiprocessing's Condition.notify).
         while not stopping.wait(STOP_CHECK_INTERVAL):
-            if stop.is_set() or os.getppid() != parent:
+            if os.getppid() != parent:
                 stopping.set()
 
     threading.Thread(target=watch, name="stop-watch", daemon=True).start()
@@ -58,15 +59,33 @@ def worker_main(
     processor_factory: ProcessorFactory,
     worker_id: str,
     gpu_index: int | None,
-    stop: Event,
+    report: Connection,
 ) -> None:
     """Run jobs as ``worker_id`` on Vulkan device ``gpu_index`` (None: the CPU) until
-    ``stop`` is set (or the parent dies)."""
+    SIGTERM (or the parent dies); say on ``report`` when it is ready to take jobs,
+    or the error it ends with (the supervisor shows it while workers cannot start)."""
+    try:
+        _run(settings, processor_factory, worker_id, gpu_index, report)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            report.send(f"{type(e).__name__}: {e}"[:MAX_REPORT])
+        raise
+    finally:
+        report.close()
+
+
+def _run(
+    settings: Settings,
+    processor_factory: ProcessorFactory,
+    worker_id: str,
+    gpu_index: int | None,
+    report: Connection,
+) -> None:
     settings = settings_for(settings, gpu_index)
     configure_logging(settings.log_level, settings.log_format)
     logs.set_process_worker(worker_id)
     set_process_name(WORKER_PROCESS_NAME)
-    stopping = _stop_signal(stop)
+    stopping = _stop_signal()
     if settings.worker_nice:
         os.nice(settings.worker_nice)
     jobs = wiring.jobs(settings, wiring.database(settings, migrate=False))
@@ -85,12 +104,14 @@ def worker_main(
         metrics = WorkerMetrics(device=device, threads=settings.resolved_engine_threads)
     worker = Worker(
         states=jobs.states,
+        store=jobs.store,
         storage=wiring.storage(settings),
         processor=processor,
         time_limit=settings.job_timeout,
         on_phase=metrics.phase if metrics else None,
     )
     log.debug("worker %s started", worker_id)
+    report.send(READY)
     try:
         execute = metrics.observe(worker.execute) if metrics else worker.execute
         jobs.queue.consume(worker_id, execute, stopping)

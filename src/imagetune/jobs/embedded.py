@@ -6,6 +6,8 @@ data-directory lock): whatever is running when it starts was left by a run that 
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Collection
 from datetime import datetime
@@ -14,9 +16,15 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from imagetune.db.models import Job
+from imagetune.errors import transient
 from imagetune.jobs.models import JobRecord, JobState
 from imagetune.jobs.queue import JobHandler, StopSignal
 from imagetune.jobs.states import NOTHING_RELEASED, JobStates, Released
+
+log = logging.getLogger(__name__)
+
+MAX_CLAIM_BACKOFF = 5.0
+"""Most seconds between tries to take a job while the database cannot be reached."""
 
 
 class EmbeddedQueue:
@@ -28,14 +36,17 @@ class EmbeddedQueue:
     def single_host(self) -> bool:
         return True
 
-    def dispatch(self, session: Session, job_id: uuid.UUID) -> None:
-        """Nothing to do: the queued row is the queue entry."""
+    def dispatch(
+        self, session: Session, job_id: uuid.UUID, not_before: datetime | None = None
+    ) -> None:
+        """Nothing to do: the queued row is the queue entry (with its ``retry_at``)."""
 
     def claim(self, worker_id: str) -> JobRecord | None:
         """Start the oldest queued job for ``worker_id``; None when there is none."""
+        due = Job.retry_at.is_(None) | (Job.retry_at <= self._states.clock())
         oldest = (
             select(Job.id)
-            .where(Job.state == JobState.QUEUED.value)
+            .where(Job.state == JobState.QUEUED.value, due)
             .order_by(Job.created_at, Job.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -47,8 +58,23 @@ class EmbeddedQueue:
             )
 
     def consume(self, worker_id: str, handle: JobHandler, stop: StopSignal) -> None:
+        failing_since: float | None = None
         while not stop.is_set():
-            job = self.claim(worker_id)
+            try:
+                job = self.claim(worker_id)
+            except Exception as e:
+                if not transient(e):
+                    raise
+                # The database away (or its disk full): wait for it, not die and restart.
+                now = time.monotonic()
+                if failing_since is None:
+                    log.warning("cannot take jobs from the database; retrying: %s", e)
+                    failing_since = now
+                stop.wait(min(MAX_CLAIM_BACKOFF, max(self._poll_interval, now - failing_since)))
+                continue
+            if failing_since is not None:
+                log.warning("taking jobs from the database works again")
+                failing_since = None
             if job is None:
                 stop.wait(self._poll_interval)
             else:

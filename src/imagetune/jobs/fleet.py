@@ -83,13 +83,18 @@ class FleetQueue:
 
     # -- the API side
 
-    def dispatch(self, session: Session, job_id: uuid.UUID) -> None:
+    def dispatch(
+        self, session: Session, job_id: uuid.UUID, not_before: datetime | None = None
+    ) -> None:
+        # A handed-back job's entry is deferred by the task still running its last one:
+        # the queueing lock only counts entries waiting, the lock keeps them apart.
         self._app.configure_task(
             TASK_NAME,
             queue=QUEUE_NAME,
             lock=str(job_id),
             queueing_lock=str(job_id),
             connection=_driver(session),
+            schedule_at=not_before,
         ).defer(job_id=str(job_id))
 
     # -- the worker side

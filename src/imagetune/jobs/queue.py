@@ -35,8 +35,11 @@ class JobQueue(Protocol):
         """Whether only one host may run workers at a time (it must hold the data
         directory's lock, and ``recover`` at its start takes back every running job)."""
 
-    def dispatch(self, session: Session, job_id: uuid.UUID) -> None:
-        """Hand a new job to the workers, inside the transaction that records it."""
+    def dispatch(
+        self, session: Session, job_id: uuid.UUID, not_before: datetime | None = None
+    ) -> None:
+        """Hand a new (or handed-back) job to the workers, inside the transaction that
+        records it; not to be taken before ``not_before``."""
 
     def consume(self, worker_id: str, handle: JobHandler, stop: StopSignal) -> None:
         """Run jobs through ``handle`` as ``worker_id`` until ``stop`` is set; the job in

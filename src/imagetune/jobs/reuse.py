@@ -1,11 +1,12 @@
 """Repeated work for free: a user's repeated request reuses their earlier job's result.
 
 A request is identified by its fingerprint: sha256 over the uploaded bytes, the scale,
-every option that changes the result (JobOptions, all of them) and the imagetune version
-(an upgrade may change the engine's output). When the same user sends a request with the
-fingerprint of a job of theirs that has succeeded and whose files are kept, the new job
-(its own id, its own URLs) is recorded as succeeded at once, pointing at the same stored
-original and results: nothing is copied and the engine does not run.
+every option that changes the result (JobOptions, all of them: every output format
+included), the imagetune version and the engine's revision (an upgrade, or a change of
+recipe within a version, may change the engine's output). When the same user sends a
+request with the fingerprint of a job of theirs that has succeeded and whose files are
+kept, the new job (its own id, its own URLs) is recorded as succeeded at once, pointing at
+the same stored original and results: nothing is copied and the engine does not run.
 
 Only ever within one user: another user's identical upload runs as usual, so timing
 cannot tell anyone what others have uploaded.
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from imagetune import __version__
 from imagetune.db.models import Job
+from imagetune.engine.base import ENGINE_REVISION
 from imagetune.jobs.models import JobOptions, JobState, NewJob, Scale
 
 REUSE_MARGIN = timedelta(minutes=1)
@@ -37,9 +39,8 @@ def fingerprint(upload_digest: bytes, scale: Scale, options: JobOptions) -> str:
     be the same."""
     digest = hashlib.sha256()
     fields = sorted(options.to_json().items())
-    header = f"imagetune {__version__}\nscale={scale.value}\n" + "".join(
-        f"{name}={value}\n" for name, value in fields
-    )
+    header = f"imagetune {__version__}\nengine={ENGINE_REVISION}\nscale={scale.value}\n"
+    header += "".join(f"{name}={value}\n" for name, value in fields)
     digest.update(header.encode())
     digest.update(upload_digest)
     return digest.hexdigest()

@@ -29,6 +29,15 @@ from imagetune.jobs.models import JobOptions, JobRecord, JobState, NewJob, Scale
 
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 MAX_ERROR_LENGTH = 1000
+DEFAULT_RETRY_WINDOW = timedelta(minutes=5)
+MIN_RETRY_DELAY = timedelta(seconds=1)
+MAX_RETRY_DELAY = timedelta(seconds=30)
+
+
+def retry_delay(since_first_fault: timedelta) -> timedelta:
+    """How long a handed-back job waits: as long as it has been failing (so the waits
+    double: 1, 1, 2, 4 ... s), between MIN_RETRY_DELAY and MAX_RETRY_DELAY."""
+    return max(MIN_RETRY_DELAY, min(MAX_RETRY_DELAY, since_first_fault))
 
 
 class Change(StrEnum):
@@ -102,6 +111,7 @@ class JobStates:
         *,
         retention: timedelta,
         max_attempts: int,
+        retry_window: timedelta = DEFAULT_RETRY_WINDOW,
         observers: Sequence[Observer] = (),
         clock: Clock = utcnow,
     ) -> None:
@@ -110,6 +120,8 @@ class JobStates:
         """Every timestamp a transition writes comes from here."""
         self.retention = retention
         self.max_attempts = max_attempts
+        self.retry_window = retry_window
+        """How long after its first fault of the infrastructure a job is still retried."""
         self._observers = list(observers)
 
     def observe(self, observer: Observer) -> None:
@@ -202,6 +214,39 @@ class JobStates:
         )
         self._notify(session, requeued, Change.REQUEUED)
         return Released(requeued=len(requeued), failed=len(failed))
+
+    def retry_later(self, session: Session, job_id: uuid.UUID, error: str) -> datetime | None:
+        """Hand back running job ``job_id`` after a fault of the infrastructure (storage,
+        database), which is not the image's: the attempt does not count, and the job is
+        not taken again before the returned time. Once ``retry_window`` has passed since
+        its first such fault it ends Failed with the public ``error`` instead (None is
+        returned, as when it was not running)."""
+        now = self.clock()
+        running = (Job.id == job_id) & (Job.state == JobState.RUNNING.value)
+        row = session.execute(select(Job.faulted_at).where(running)).one_or_none()
+        if row is None:
+            return None
+        first = row.faulted_at or now
+        if now - first >= self.retry_window:
+            self._finish(session, running, JobState.FAILED, error=error[:MAX_ERROR_LENGTH])
+            return None
+        retry_at = now + retry_delay(now - first)
+        requeued = session.scalars(
+            update(Job)
+            .where(running)
+            .values(
+                state=JobState.QUEUED.value,
+                worker_id=None,
+                started_at=None,
+                progress=0,
+                attempts=Job.attempts - 1,
+                retry_at=retry_at,
+                faulted_at=first,
+            )
+            .returning(Job.id)
+        ).all()
+        self._notify(session, requeued, Change.REQUEUED)
+        return retry_at if requeued else None
 
     # -- transitions in a transaction of their own
 

@@ -17,8 +17,8 @@ from imagetune.jobs.models import JobRecord, NewJob
 from imagetune.jobs.reuse import reusable
 from imagetune.jobs.states import UNFINISHED, JobStates, to_record
 
-Dispatch = Callable[[Session, uuid.UUID], None]
-"""Hands a new job to the queue inside the transaction that records it (JobQueue.dispatch)."""
+Dispatch = Callable[[Session, uuid.UUID, datetime | None], None]
+"""Hands a job to the queue inside the transaction that records it (JobQueue.dispatch)."""
 
 
 class Admit(Protocol):
@@ -48,7 +48,7 @@ class JobStore:
             # One transaction: never a job without a queue entry, or the reverse.
             self._states.create(session, job)
             self._add_companions(session, job)
-            self._dispatch(session, job.id)
+            self._dispatch(session, job.id, None)
 
     def create_reusing(self, job: NewJob) -> bool:
         """Record ``job`` as succeeded with the results of the user's same earlier request,
@@ -66,6 +66,16 @@ class JobStore:
             self._add_companions(session, shared)
             self._states.succeed_reused(session, job.id, result_keys)
         return True
+
+    def retry_later(self, job_id: uuid.UUID, error: str) -> datetime | None:
+        """Hand back running job ``job_id`` after a fault of the infrastructure, to be run
+        again later (JobStates.retry_later); None when it ended Failed with ``error``
+        instead, its retry window over."""
+        with self._sessions.begin() as session:
+            retry_at = self._states.retry_later(session, job_id, error)
+            if retry_at is not None:
+                self._dispatch(session, job_id, retry_at)
+        return retry_at
 
     def _add_companions(self, session: Session, job: NewJob) -> None:
         """The rows a new job brings with it: its webhook and its Idempotency-Key."""
@@ -87,6 +97,15 @@ class JobStore:
                 .limit(1)
             ).first()
         return other is not None
+
+    def known_originals(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` that are some job's original."""
+        with self._engine.connect() as connection:
+            return set(
+                connection.scalars(
+                    select(Job.original_key).where(Job.original_key.in_(list(keys))).distinct()
+                )
+            )
 
     def get(self, job_id: uuid.UUID) -> JobRecord | None:
         # Every poll reads here: Core on a pooled connection costs a fifth of an ORM

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
-from imagetune.storage.base import validate_key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagetune.storage.base import StorageUnavailable, validate_key
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 """SigV4 presigned URLs cannot outlive seven days."""
+
+
+@contextlib.contextmanager
+def _reachable(action: str) -> Iterator[None]:
+    """Faults of the store's server or the way to it as StorageUnavailable: botocore's own
+    errors (connection refused or reset, timeouts, after its retries) and 5xx answers."""
+    try:
+        yield
+    except BotoCoreError as e:
+        raise StorageUnavailable(f"cannot {action}: {e}") from e
+    except ClientError as e:
+        if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise StorageUnavailable(f"cannot {action}: {e}") from e
+        raise
 
 
 class S3Storage:
@@ -27,21 +46,24 @@ class S3Storage:
     def write(self, key: str, data: bytes) -> None:
         # A PUT is atomic: readers see the whole object or none.
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-        self._client.put_object(
-            Bucket=self._bucket, Key=self._object(key), Body=data, ContentType=content_type
-        )
+        with _reachable(f"write {key}"):
+            self._client.put_object(
+                Bucket=self._bucket, Key=self._object(key), Body=data, ContentType=content_type
+            )
 
     def read(self, key: str) -> bytes:
-        try:
-            response = self._client.get_object(Bucket=self._bucket, Key=self._object(key))
-        except self._client.exceptions.NoSuchKey as e:
-            raise FileNotFoundError(key) from e
-        body: bytes = response["Body"].read()
+        with _reachable(f"read {key}"):
+            try:
+                response = self._client.get_object(Bucket=self._bucket, Key=self._object(key))
+            except self._client.exceptions.NoSuchKey as e:
+                raise FileNotFoundError(key) from e
+            body: bytes = response["Body"].read()
         return body
 
     def exists(self, key: str) -> bool:
         try:
-            self._client.head_object(Bucket=self._bucket, Key=self._object(key))
+            with _reachable(f"look up {key}"):
+                self._client.head_object(Bucket=self._bucket, Key=self._object(key))
         except self._client.exceptions.ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
@@ -49,7 +71,8 @@ class S3Storage:
         return True
 
     def delete(self, key: str) -> None:
-        self._client.delete_object(Bucket=self._bucket, Key=self._object(key))
+        with _reachable(f"delete {key}"):
+            self._client.delete_object(Bucket=self._bucket, Key=self._object(key))
 
     def url(self, key: str, expires_in: int) -> str:
         url: str = self._client.generate_presigned_url(
@@ -59,9 +82,19 @@ class S3Storage:
         )
         return url
 
-    def healthy(self) -> bool:
+    def trouble(self) -> str | None:
         try:
             self._client.head_bucket(Bucket=self._bucket)
-        except Exception:
-            return False
-        return True
+        except (BotoCoreError, ClientError) as e:
+            return f"bucket {self._bucket} cannot be reached: {e}"
+        return None
+
+    def written_before(self, prefix: str, before: datetime) -> Iterator[str]:
+        folder = self._object(prefix.rstrip("/")) + "/"
+        with _reachable(f"list {prefix}"):
+            for page in self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=folder
+            ):
+                for item in page.get("Contents", ()):
+                    if item["LastModified"] < before:
+                        yield prefix.rstrip("/") + "/" + item["Key"][len(folder) :]

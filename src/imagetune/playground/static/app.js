@@ -5,8 +5,8 @@
 (() => {
   const KEY_STORAGE = "imagetune.apiKey";
   const POLL_MS = 1000;
-  const EXTENSIONS = { png: "png", jpeg: "jpg", webp: "webp" };
-  const FORMAT_NAMES = { png: "PNG", jpeg: "JPEG", webp: "WebP" };
+  const EXTENSIONS = { png: "png", jpeg: "jpg", webp: "webp", avif: "avif", gif: "gif" };
+  const FORMAT_NAMES = { png: "PNG", jpeg: "JPEG", webp: "WebP", avif: "AVIF", gif: "GIF" };
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -227,11 +227,44 @@
           `${chosen.name}: ${formatBytes(chosen.size)}, ${dims(chosen.width, chosen.height)} px`;
       }
     } catch {
+      chosen.needsPreview = true;
       if (state.file === chosen) {
         ui.imageInfo.textContent =
           `${chosen.name}: ${formatBytes(chosen.size)}; this browser cannot show it ` +
           "(the server will say whether it can read it)";
       }
+      await previewOf(chosen);
+    }
+  }
+
+  // A format the browser cannot decode (HEIC): the server draws a preview of it, in the
+  // same isolated decoder an upload goes through. Needs the key; tried again when a
+  // result is shown.
+  async function previewOf(chosen) {
+    if (!chosen.needsPreview || chosen.url || !ui.key.value.trim()) return;
+    const body = new FormData();
+    body.append("image", chosen.file, chosen.name);
+    let response;
+    try {
+      response = await fetch("/public/v1/preview", {
+        method: "POST",
+        body,
+        headers: { Authorization: `Bearer ${ui.key.value.trim()}` },
+        cache: "no-store",
+        credentials: "omit",
+      });
+    } catch {
+      return;
+    }
+    if (!response.ok) return; // the upload itself will say why
+    const size = (response.headers.get("X-Image-Size") || "").split("x").map(Number);
+    chosen.url = URL.createObjectURL(await response.blob());
+    chosen.needsPreview = false;
+    if (size.length === 2 && size.every(Number.isFinite)) [chosen.width, chosen.height] = size;
+    if (state.file === chosen) {
+      const shape = chosen.width ? `, ${dims(chosen.width, chosen.height)} px` : "";
+      ui.imageInfo.textContent =
+        `${chosen.name}: ${formatBytes(chosen.size)}${shape} (shown from a server preview)`;
     }
   }
 
@@ -408,6 +441,7 @@
       ui.before.height = height;
       // The original, stretched to exactly the result's shape (its own may round apart).
       ui.before.style.aspectRatio = `${width} / ${height}`;
+      await previewOf(job.original);
       if (job.original.url) ui.before.src = job.original.url;
       else ui.before.removeAttribute("src"); // a format this browser cannot show
       const took = seconds(body.created_at, body.finished_at);
