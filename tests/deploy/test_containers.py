@@ -186,7 +186,7 @@ def test_sigterm_during_a_job_hands_it_back_and_exits_0(
     api.close()  # a kept-alive connection would hold the server's shutdown to its timeout
 
     # As compose's stop_grace_period: SIGTERM, then SIGKILL (exit code 137) after 30 s. The
-    # host waits the grace, then 5 s for the worker to stop, then hands the job back.
+    # host lets the worker run for the grace, kills it, then hands the job back.
     took = server.container.stop(timeout=30)
     print(f"SIGTERM mid-job: stopped in {took:.1f} s")
 
