@@ -70,7 +70,7 @@ def test_model_and_output_format(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("model", "nope"), ("model", "Photo"), ("output_format", "gif"), ("output_format", "PNG")],
+    [("model", "nope"), ("model", "Photo"), ("output_format", "bmp"), ("output_format", "PNG")],
 )
 def test_unknown_extension_values_are_422(
     shared_server: InProcessService, client_factory: ClientFactory, field: str, value: str

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from imagetune.accounts import Accounts
 from imagetune.api.quotas import RateLimiter, SharedRateLimiter
 from imagetune.db.database import open_database
@@ -95,3 +98,26 @@ def test_api_processes_on_postgresql_share_one_rate_limit() -> None:
                 limiter.close()
             first.close()
             second.close()
+
+
+def test_a_users_first_submissions_at_once_are_all_admitted_on_postgresql() -> None:
+    # Two API processes take a new user's first tokens at the same moment: both insert the
+    # bucket, one insert loses, and that one must take from the winner's bucket, not 429.
+    with fresh_postgres_database() as url:
+        database = open_database(url)
+        limiters = [SharedRateLimiter(10, database.engine.url) for _ in range(8)]
+        try:
+            user = Accounts(database.sessions).create_user("burst").id
+            barrier = threading.Barrier(len(limiters))
+
+            def take(limiter: SharedRateLimiter) -> bool:
+                barrier.wait()
+                return limiter.take(user)[0]
+
+            with ThreadPoolExecutor(len(limiters)) as pool:
+                assert list(pool.map(take, limiters)) == [True] * len(limiters)
+            assert limiters[0].take(user)[1].remaining == 1
+        finally:
+            for limiter in limiters:
+                limiter.close()
+            database.close()

@@ -20,7 +20,7 @@ def test_upgrade_is_idempotent_and_matches_models(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0008"
+    assert current_revision(engine) == "0009"
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"include_name": lambda name, *_: _ours(name)}
@@ -36,7 +36,7 @@ def test_downgrade_and_upgrade_again(database_url: str) -> None:
     command.downgrade(alembic_config(engine), "base")
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0008"
+    assert current_revision(engine) == "0009"
     engine.dispose()
 
 
@@ -78,7 +78,7 @@ def test_processes_starting_together_migrate_once() -> None:
         ]
         outputs = [run.communicate(timeout=60)[0].decode() for run in runs]
         assert [run.returncode for run in runs] == [0] * 4, outputs
-        assert [output.split()[-1] for output in outputs] == ["0008"] * 4
+        assert [output.split()[-1] for output in outputs] == ["0009"] * 4
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
