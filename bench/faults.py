@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -289,6 +290,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="One short fault: a quick check.")
     parser.add_argument("--rate", action="store_true", help="The shared rate limit's cost.")
     args = parser.parse_args()
+    print("command: python " + shlex.join(["bench/faults.py", *sys.argv[1:]]), flush=True)
     if args.rate:
         rate_cost(200 if args.smoke else 2000)
         return

@@ -4,6 +4,7 @@ IMAGETUNE_METRICS=0 and =1, side by side in one run on the same machine.
 Run from the repository root:
 
     .venv/bin/python bench/metrics_overhead.py [--rounds 5] [--submissions 40] [--poll-seconds 3]
+    .venv/bin/python bench/metrics_overhead.py --smoke    # seconds: does it still run?
 
 Two `imagetune serve` processes run at once (API only, so no worker competes for the
 CPUs; quotas off, so nothing is refused), identical but for IMAGETUNE_METRICS. Rounds
@@ -29,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.service import ms, one_megabyte_png, percentile, poll_load
+from bench.service import one_megabyte_png, percentile
 from tests.support import ServerProcess, accounts_for
 
 SETTINGS = {
@@ -41,6 +42,37 @@ SETTINGS = {
     # Submissions must do the same work in every round: no answer from an earlier one.
     "IMAGETUNE_RESULT_REUSE": "0",
 }
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+async def poll_load(
+    base: str, key: str, job_ids: list[str], seconds: float, connections: int
+) -> tuple[list[float], dict[int, int], float]:
+    """GET job status from ``connections`` concurrent loops for ``seconds``: latencies,
+    status counts and the time taken."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def loop(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await client.get(f"/public/v1/job/{job_ids[i % len(job_ids)]}")
+                latencies.append(time.perf_counter() - start)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                i += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(n) for n in range(connections)))
+        elapsed = time.perf_counter() - started
+    return latencies, statuses, elapsed
 
 
 def measure(
@@ -81,6 +113,7 @@ def measure(
                 )
             )
             assert set(statuses) == {200}, statuses
+            assert latencies, "no poll finished"
             polls[flag] += latencies
             poll_seconds[flag] += elapsed
 
@@ -96,7 +129,12 @@ def main() -> None:
         action="store_true",
         help="both servers with metrics off: the difference the machine's noise alone makes",
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds: does it still run? (no figures)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.submissions, args.poll_seconds = 2, 3, 0.5
     image = one_megabyte_png()
     submit: dict[str, list[float]] = {"0": [], "1": []}
     polls: dict[str, list[float]] = {"0": [], "1": []}
@@ -105,7 +143,8 @@ def main() -> None:
     # Two servers side by side differ by a few percent on a busy machine whatever their
     # settings (see --control), so each pass swaps which of them has metrics on.
     changes: list[float] = []
-    for swapped in (False, True):
+    passes = (False,) if args.smoke else (False, True)
+    for swapped in passes:
         positions = ("1", "0") if swapped else ("0", "1")
         with tempfile.TemporaryDirectory() as tmp:
             servers: dict[str, ServerProcess] = {}
@@ -132,7 +171,7 @@ def main() -> None:
 
     print(f"command: python bench/metrics_overhead.py {shlex.join(sys.argv[1:])}".strip())
     print(
-        f"{args.rounds} alternating rounds in two passes (servers swapped); API only; "
+        f"{args.rounds} alternating rounds in {len(passes)} pass(es) (servers swapped); API only; "
         "quotas off; 1 MB PNG at 4K" + (" [control: metrics off in both]" if args.control else "")
     )
     print("IMAGETUNE_METRICS | submit p50 | submit p99 | polls/s | poll p50 | poll p99")
@@ -148,7 +187,9 @@ def main() -> None:
     rate = {flag: len(polls[flag]) / poll_seconds[flag] for flag in polls}
     poll_change = 1 - rate["1"] / rate["0"]
     print(f"metrics on: submission p50 {submit_change:+.1%}, poll throughput {-poll_change:+.1%}")
-    direct_cost(statistics.median(submit["0"]), statistics.median(polls["0"]))
+    direct_cost(
+        statistics.median(submit["0"]), statistics.median(polls["0"]), 200 if args.smoke else 2000
+    )
 
 
 def direct_cost(submit_p50: float, poll_p50: float, n: int = 2000) -> None:
