@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from imagetune.db.database import open_database
 from imagetune.webhooks.secrets import WebhookSecrets
-from tests.support import ROOT, accounts_for
-
-
-def imagetune(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagetune", *args],
-        env={**os.environ, "IMAGETUNE_DATA_DIR": str(data_dir)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.cli.invoke import imagetune
+from tests.support import accounts_for
 
 
 def test_secret_is_made_once_and_rotated(tmp_path: Path) -> None:
@@ -44,7 +31,7 @@ def test_secret_is_made_once_and_rotated(tmp_path: Path) -> None:
 
 
 def test_unknown_user(tmp_path: Path) -> None:
-    done = imagetune(tmp_path / "data", "webhooks", "secret", "nobody")
+    done = imagetune(tmp_path / "data", "webhooks", "secret", "nobody", check=False)
 
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert "no user named 'nobody'" in done.stderr
