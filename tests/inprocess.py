@@ -34,9 +34,16 @@ class InProcessService:
             else value
             for name, value in env.items()
         }
-        # Tests share few cores; the CPU, not a probe of Vulkan devices at every start.
-        defaults = {"workers": 1, "engine_threads": 1, "engine_device": "cpu"}
-        settings = Settings(data_dir=data_dir, shutdown_grace=2, **{**defaults, **fields})
+        # Tests share few cores; the CPU, not a probe of Vulkan devices at every start. A
+        # job still running when a test ends is handed back after half a second, not the
+        # service's 10 (a test about the grace sets its own).
+        defaults = {
+            "workers": 1,
+            "engine_threads": 1,
+            "engine_device": "cpu",
+            "shutdown_grace": 0.5,
+        }
+        settings = Settings(data_dir=data_dir, **{**defaults, **fields})
         self.base_url = settings.resolved_public_url()
         self._client = TestClient(create_app(settings, processor_factory(processor), clock=clock))
         self.http: httpx.Client = self._client
