@@ -190,8 +190,8 @@ SMOKES: dict[str, Smoke] = {
     ),
     "gpu.py": Smoke(
         (
-            r"^device: .*; original 320x213 PNG; \d+ threads$",
-            rf"^\| photo \| 1K \| {FIGURE} \| {FIGURE} \| \d+ \| {FIGURE} \| {FIGURE} \| \d+ \|$",
+            r"^device: .*; original 96x64 PNG; \d+ threads$",
+            rf"^\| photo \| 256 \| {FIGURE} \| {FIGURE} \| \d+ \| {FIGURE} \| {FIGURE} \| \d+ \|$",
             r"^command: .*bench/gpu\.py --smoke$",
         ),
         needs=(vulkan,),
