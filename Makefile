@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-fast lint typecheck pytest bench clean vendor client-sync
+.PHONY: serve test test-fast lint typecheck pytest pytest-containers bench clean vendor client-sync
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imagetune needs Python 3.11 or newer (set PYTHON=...)")'
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml client/pyproject.toml
 serve: $(STAMP)
 	$(BIN)/imagetune serve
 
-## test: set up, then lint, type-check and run the whole test suite
-test: lint typecheck pytest
+## test: set up, then lint, type-check and run the whole test suite (the container tests last)
+test: lint typecheck pytest pytest-containers
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench client
@@ -29,12 +29,19 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	cd client && ../$(BIN)/mypy
 
+# Four workers on two cores: many tests wait on servers and subprocesses. Files of slow
+# tests are sent first (tests/scheduling.py).
 pytest: $(STAMP)
-	$(BIN)/pytest -n 4 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile -m "not container"
+
+# The container-image tests (tests/deploy, then bench/containers.py --smoke on the image
+# they built): minutes of their own, one at a time, in file order.
+pytest-containers: $(STAMP)
+	$(BIN)/pytest -m container
 
 ## test-fast: lint, types and every test not marked slow (the edit-test loop)
 test-fast: lint typecheck $(STAMP)
-	$(BIN)/pytest -n 4 --dist loadfile -m "not slow"
+	$(BIN)/pytest -n 4 --dist loadfile -m "not slow and not container"
 
 ## vendor: refresh the playground's front-end code from the npm registry (needs npm)
 vendor:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from imagetune.clock import Clock, utcnow
+from tests import scheduling
 from tests.databases import fresh_postgres_database
 from tests.inprocess import InProcessService
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
@@ -17,6 +19,14 @@ ServerFactory = Callable[..., ServerProcess]
 WorkerFactory = Callable[..., WorkerHost]
 ClientFactory = Callable[..., ApiClient]
 ServiceFactory = Callable[..., InProcessService]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    scheduling.order(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return scheduling.scheduler(config, log)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
