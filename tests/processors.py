@@ -58,11 +58,16 @@ class TimedProcessor:
         for step in range(STEPS):
             if self._done(started, seconds):
                 break
-            if request.time_limit is not None and time.monotonic() - started > request.time_limit:
-                raise TimedOut(request.time_limit)
             if progress:
                 progress(step, STEPS)
-            time.sleep(seconds / STEPS if self.gate is None else 0.02)
+            # The time limit is checked every 50 ms at most, as the engine checks it
+            # between tiles: a job stops itself soon after its limit, before the pool's
+            # backstop (which kills the worker) would.
+            step_end = time.monotonic() + (seconds / STEPS if self.gate is None else 0.02)
+            while (now := time.monotonic()) < step_end:
+                if request.time_limit is not None and now - started > request.time_limit:
+                    raise TimedOut(request.time_limit)
+                time.sleep(min(0.05, step_end - now))
         while self.gate is not None and not self._done(started, seconds):
             time.sleep(0.02)
         phases.done("inference")
