@@ -2,10 +2,10 @@
 
 ``--dist loadfile`` keeps a file's tests on one worker (a module's server starts once),
 but sends files in order of how many tests they hold, so the few files of slow,
-real-process tests (fleets, restarts, browsers, benchmarks) went last and ran on alone
-while the other workers sat idle. Here the files with tests marked ``slow`` go first,
-so the many quick files fill the gaps at the end; and the files listed in SPLIT, whose
-tests share nothing, are spread test by test.
+real-process tests (fleets, restarts, browsers, benchmarks) were sent last. Here the
+files holding tests marked ``slow`` go first, so that the many quick files fill the
+gaps at the end, and the files listed in SPLIT, whose tests share nothing, are spread
+test by test.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ class SlowFilesFirst(LoadScopeScheduling):
 
 
 def order(items: list[pytest.Item]) -> None:
-    """Slow tests first (stable otherwise): the queue's order is the collection's."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Files holding slow tests first; each file's tests stay together and in order (so
+    module-scoped fixtures are made once without xdist too). The queue's order is the
+    collection's."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 def scheduler(config: pytest.Config, log: Any) -> SlowFilesFirst | None:
