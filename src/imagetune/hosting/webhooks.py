@@ -15,14 +15,17 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from imagetune import wiring
 from imagetune.config import Settings
 from imagetune.storage.base import Storage
 from imagetune.webhooks.courier import Courier
-from imagetune.webhooks.fleet import WebhookTasks
 from imagetune.webhooks.secrets import WebhookSecrets
 from imagetune.wiring import Jobs
+
+if TYPE_CHECKING:
+    from imagetune.webhooks.fleet import WebhookTasks
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,9 @@ def deliver_webhooks(settings: Settings, jobs: Jobs, storage: Storage) -> Iterat
                 daemon=True,
             )
         )
-    else:
+    else:  # Procrastinate is imported only on the fleet (its import costs every start)
         from imagetune.jobs.fleet import libpq_conninfo
+        from imagetune.webhooks.fleet import WebhookTasks
 
         conninfo = libpq_conninfo(jobs.database.engine.url.render_as_string(hide_password=False))
         threads.append(
