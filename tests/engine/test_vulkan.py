@@ -110,9 +110,9 @@ CASES = {
 
 
 TILED = {"span-x2", "waifu2x-denoise", "animevideov3-x4", "odd sides, span-x2", "16-bit gray"}
-"""The cases run in tiles of 24 pixels; the others whole. Each network family runs both ways
-(SPAN x2 and x4, animevideov3 x2 and x4, 16-bit colour and gray), and tiling does not depend
-on the network, so each case runs once: on lavapipe every run costs seconds of both CPUs."""
+"""The cases run in tiles of 24 pixels; the others whole. Every case runs once (on lavapipe
+each run costs seconds of both CPUs): SPAN, animevideov3 and 16-bit images run both ways,
+waifu2x in tiles and Real-ESRGAN whole, since the tiling does not depend on the network."""
 
 
 @pytest.mark.parametrize(
