@@ -41,9 +41,14 @@ from imagetune.engine.pipeline import EngineConfig, Upscaler
 from imagetune.jobs.models import Scale
 
 
+def original_size(width: int) -> tuple[int, int]:
+    """The original's size for ``width``: the coffee photo's aspect, 640x427 at 640."""
+    return width, round(width * 427 / 640)
+
+
 def original(width: int = 640) -> bytes:
     photo = Image.fromarray(np.asarray(skimage.data.coffee())).resize(
-        (width, round(width * 427 / 640)), Image.Resampling.BICUBIC
+        original_size(width), Image.Resampling.BICUBIC
     )
     buffer = io.BytesIO()
     photo.save(buffer, "PNG")
@@ -127,7 +132,7 @@ def main() -> None:
     name = selection.devices[0].describe() if selection.devices else "CPU"
     cpu = Upscaler(EngineConfig(threads=args.threads, device=Device.CPU))
     data = original(width)
-    height = round(width * 427 / 640)
+    height = original_size(width)[1]
     print(f"device: {name}; original {width}x{height} PNG; {args.threads} threads")
     print("| model | scale | s/job | MP/s | peak MB | CPU s/job | mean diff | max diff |")
     print("|---|---|---|---|---|---|---|---|")
