@@ -29,7 +29,6 @@ from imagetune.storage.base import Storage
 from imagetune.storage.local import LocalStorage
 from imagetune.storage.s3 import S3Storage
 from imagetune.webhooks.addresses import Policy
-from imagetune.webhooks.delivery import Sender
 from imagetune.webhooks.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
 
     from imagetune.api.quotas import Limiter
     from imagetune.metrics.http import HttpMetrics
+    from imagetune.webhooks.delivery import Sender
 
 
 def database(settings: Settings, *, migrate: bool = True) -> Database:
@@ -123,6 +123,10 @@ def webhook_policy(settings: Settings) -> Policy:
 
 
 def webhook_sender(settings: Settings) -> Sender:
+    # Imported here: httpx (with click and rich, which it loads for its CLI) is not needed
+    # by worker processes, which import this module at every start.
+    from imagetune.webhooks.delivery import Sender
+
     return Sender(
         webhook_policy(settings), timeout=settings.webhook_timeout, proxy=settings.webhook_proxy
     )

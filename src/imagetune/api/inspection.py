@@ -28,50 +28,19 @@ from multiprocessing.process import BaseProcess
 
 from fastapi.exceptions import RequestValidationError
 
+from imagetune.api.inspector_process import CHECK, INSPECTOR_PROCESS_NAME, PREVIEW, serve
 from imagetune.engine.animation import check_output
 from imagetune.engine.base import OutputFormat
-from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked, check_decodable
+from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
-from imagetune.engine.preview import preview
 from imagetune.errors import InvalidImage, OutputTooLarge, ServiceUnavailable, invalid_image
-from imagetune.processes import limit_address_space, set_process_name
 
 log = logging.getLogger(__name__)
 
 
-INSPECTOR_PROCESS_NAME = "imagetune-insp"
 FAILED = "the decoder failed on this file"
-CHECK, PREVIEW = b"check", b"preview"
-"""What an inspector process is asked to do with the upload that follows."""
 PIPE_BYTES = 1 << 20
 """Linux's default ceiling for an unprivileged pipe (/proc/sys/fs/pipe-max-size)."""
-
-
-def _serve(
-    uploads: Connection, answers: Connection, memory_mb: int, max_pixels: int, max_frames: int
-) -> None:
-    """An inspector process: decode each upload that arrives, answer what it found
-    (imagetune.engine.decode.Checked), or a preview of it, or the UndecodableImage
-    (pickled: its reason and internal text cross the pipe). Anything else (MemoryError
-    past the address-space cap) ends the process after saying so: it is replaced."""
-    set_process_name(INSPECTOR_PROCESS_NAME)
-    limit_address_space(memory_mb)
-    while True:
-        try:
-            kind = uploads.recv_bytes()
-            data = uploads.recv_bytes()
-        except EOFError:  # the API process closed its end
-            return
-        try:
-            if kind == PREVIEW:
-                answers.send(preview(data, max_pixels=max_pixels, max_frames=max_frames))
-            else:
-                answers.send(check_decodable(data, max_pixels, max_frames))
-        except UndecodableImage as e:
-            answers.send(e)
-        except BaseException:
-            answers.send(None)
-            return
 
 
 @dataclass
@@ -126,7 +95,7 @@ class Inspector:
             with contextlib.suppress(OSError):  # past the ceiling: the default buffer
                 fcntl.fcntl(upload_in.fileno(), set_size, PIPE_BYTES)
         process = self._context.Process(
-            target=_serve,
+            target=serve,
             args=(upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
             name=INSPECTOR_PROCESS_NAME,
             daemon=True,

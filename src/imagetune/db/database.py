@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagetune.db.engine import make_engine, make_sessionmaker
-from imagetune.db.migrate import upgrade
 
 
 @dataclass(frozen=True)
@@ -39,5 +38,9 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     (idempotent; concurrent upgrades are serialised by the migrations themselves)."""
     engine = make_engine(url)
     if migrate:
+        # Alembic is imported only to migrate: worker processes open the database
+        # without, at every start.
+        from imagetune.db.migrate import upgrade
+
         upgrade(engine)
     return Database(engine, make_sessionmaker(engine))
