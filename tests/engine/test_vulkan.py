@@ -55,9 +55,11 @@ def vulkan_device() -> None:
 
 @pytest.fixture(scope="module")
 def engines() -> dict[tuple[Device, int | None], Upscaler]:
-    """CPU and device engines, whole-image and with small tiles."""
+    """CPU and device engines, whole-image and with small tiles. One CPU thread: the suite
+    runs four files side by side on two cores, where ncnn's threads would spin waiting for
+    each other."""
     return {
-        (device, tile): Upscaler(EngineConfig(threads=2, device=device, tile=tile))
+        (device, tile): Upscaler(EngineConfig(threads=1, device=device, tile=tile))
         for device in (Device.CPU, Device.GPU)
         for tile in (None, 24)
     }
@@ -272,7 +274,7 @@ def watch(done, total):
     global peak
     peak = max(peak, resident_mb())
 
-engine.process(encoded(photo((256, 256))), ProcessRequest(1024), watch)
+engine.process(encoded(photo((160, 160))), ProcessRequest(640), watch)
 print(json.dumps({"before": before, "peak": peak, "after": resident_mb()}))
 """
 
@@ -294,7 +296,9 @@ def test_device_memory_is_handed_back_after_each_job() -> None:
     )
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     before, peak, after = figures["before"], figures["peak"], figures["after"]
-    assert peak - before > 100, figures  # the job did need device memory
+    # 160x160 to 640x640 in one tile: about 55 MB on lavapipe (256 to 1024 needed 140 MB
+    # and three times the CPU, for the same finding)
+    assert peak - before > 30, figures  # the job did need device memory
     assert after - before < (peak - before) / 2, figures
 
 
