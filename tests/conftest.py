@@ -21,7 +21,21 @@ ClientFactory = Callable[..., ApiClient]
 ServiceFactory = Callable[..., InProcessService]
 
 
+REAL_PROCESSES = {
+    *("server_factory", "worker_factory", "http_server", "real_server"),
+    *("server", "hostile_server"),  # modules' own (tests/client, tests/cli, tests/api)
+}
+"""Fixtures that start `imagetune serve` or `imagetune worker` as real processes: a test
+using one (directly or through another fixture) is ``slow``, so `make test-fast` runs
+in-process services only. Tests that start other processes of their own (a command, a
+PostgreSQL cluster, a filesystem to fill) carry the mark themselves."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_PROCESSES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     scheduling.order(items)
 
 

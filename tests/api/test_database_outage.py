@@ -34,6 +34,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(where, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_database_outage(cluster: Cluster, tmp_path: Path, client_factory: ClientFactory) -> None:
     service = InProcessService(
         tmp_path / "data",

@@ -106,6 +106,7 @@ def test_readiness_names_the_storage_below_its_free_space_minimum(
     assert service.http.get("/healthz").status_code == 200  # liveness is not readiness
 
 
+@pytest.mark.slow
 def test_a_worker_crash_loop_shows_in_readiness_and_status(service_factory) -> None:
     server = service_factory(
         processor="broken:the model file cannot be loaded",

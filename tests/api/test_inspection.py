@@ -64,6 +64,7 @@ def test_an_abandoned_answer_is_still_collected(inspector: Inspector) -> None:
     assert inspector.check(make_image()).format == "PNG"
 
 
+@pytest.mark.slow
 def test_decoding_over_the_memory_limit_is_400(service_factory, client_factory) -> None:
     server = service_factory(IMAGETUNE_WORKERS="0", IMAGETUNE_INSPECTOR_MEMORY_MB="300")
     client = client_factory(server)

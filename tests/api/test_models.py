@@ -80,6 +80,7 @@ def test_unknown_extension_values_are_422(
     assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
 
 
+@pytest.mark.slow
 def test_progress_rises_while_a_job_runs(service_factory, client_factory: ClientFactory) -> None:
     # A job that takes two seconds, reporting progress in steps (the engine reports one
     # step per tile: tests/engine/test_pipeline.py).

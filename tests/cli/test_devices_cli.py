@@ -51,6 +51,7 @@ def test_devices_table_says_what_auto_chooses() -> None:
         assert device.name[:20] in done.stdout
 
 
+@pytest.mark.slow
 def test_gpu_without_a_device_fails_with_a_clear_message(tmp_path: Path) -> None:
     # No driver: the loader (if any) finds nothing, as on a host without a GPU.
     env = {"VK_ICD_FILENAMES": "/nonexistent/icd.json", "VK_DRIVER_FILES": ""}
@@ -88,6 +89,7 @@ def test_gpu_device_is_used_by_upscale(tmp_path: Path) -> None:
         assert out.size == (683, 1024)
 
 
+@pytest.mark.slow
 def test_upscale_metadata_option(tmp_path: Path) -> None:
     source = tmp_path / "camera.jpg"
     source.write_bytes(camera_jpeg())

@@ -63,6 +63,7 @@ def finished(world: JobWorld, job_id: uuid.UUID, run: float, ago: float, ok: boo
         )
 
 
+@pytest.mark.slow
 def test_status_reports_jobs_throughput_and_durations(database_url: str, tmp_path: Path) -> None:
     world = JobWorld(database_url)
     for run, ago in ((2.0, 30), (4.0, 60), (8.0, 30 * 60)):

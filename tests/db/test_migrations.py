@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -53,6 +54,7 @@ def test_procrastinate_schema_only_on_postgresql(database_url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_processes_starting_together_migrate_once() -> None:
     # API and worker processes on several machines start at once against one database.
     # Separate processes, as in production (Alembic's context is process-global), each

@@ -57,6 +57,7 @@ def fill(directory: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_full_data_directory(
     small_disk: Path,
     tmp_path: Path,

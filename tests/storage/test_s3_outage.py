@@ -26,6 +26,7 @@ def handed_back(database: Path, job_id: str) -> bool:
     return row is not None and row[0] is not None
 
 
+@pytest.mark.slow
 def test_an_object_store_outage(
     tmp_path: Path, client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
