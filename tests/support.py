@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -86,9 +87,11 @@ class ServerProcess:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"server-{self.port}.log"
 
-    @property
+    @functools.cached_property
     def http(self) -> httpx.Client:
-        """A client without credentials, for probes and result URLs."""
+        """A client without credentials, for probes and result URLs: one per server, since
+        making an httpx client (its TLS context) costs about 40 ms of CPU, and readiness
+        is probed ten times a second while a server starts."""
         return self.client_for(None)
 
     def client_for(self, key: str | None) -> httpx.Client:
@@ -112,7 +115,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited at start:\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                if self.http.get("/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -137,6 +140,7 @@ class ServerProcess:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
         self.process = None
+        self._drop_http()
 
     def kill(self) -> None:
         """kill -9 of the server and every process it started."""
@@ -144,6 +148,12 @@ class ServerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+        self._drop_http()
+
+    def _drop_http(self) -> None:
+        """Its connections end with the server; a later ``http`` makes a new client."""
+        if (client := self.__dict__.pop("http", None)) is not None:
+            client.close()
 
     def worker_pids(self, expected: int = 1, timeout: float = 10.0) -> list[int]:
         """PIDs of the worker processes, once ``expected`` of them have started."""

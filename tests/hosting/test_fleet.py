@@ -89,8 +89,10 @@ def test_two_apis_and_three_workers_lose_nothing_when_a_worker_dies(
     clients = [first, client_factory(apis[1], key=key)]
 
     # A long job first (the one to catch mid-job), then 11 short ones; through both APIs.
+    # No 4K: what is tested is that none is lost, and a 4K PNG through the object store
+    # cost seconds of CPU (sizes have their own tests).
     sizes = [BIG] + [(160, 120)] * 11
-    scales = ["4K"] + ["1K", "2K"] * 5 + ["1K"]
+    scales = ["2K"] + ["1K", "2K"] * 5 + ["1K"]
     submitted: list[tuple[ApiClient, str, str]] = []
     for client, size, scale in zip(itertools.cycle(clients), sizes, scales, strict=False):
         response = client.submit(make_image(size, seed=len(submitted)), scale)
@@ -103,7 +105,7 @@ def test_two_apis_and_three_workers_lose_nothing_when_a_worker_dies(
     assert job_row(engine, victim_job)["state"] == "running"  # mid-job
     victim.kill()
 
-    expected = {"1K": 1024, "2K": 2048, "4K": 4096}
+    expected = {"1K": 1024, "2K": 2048}
     for client, job_id, scale in submitted:
         job = client.wait(job_id, timeout=180)
         assert job["status"] == "Succeed", job
@@ -148,7 +150,7 @@ def busy_host(
     host = worker_factory(
         "w1", IMAGETUNE_DATABASE_URL=url, IMAGETUNE_SHUTDOWN_GRACE=grace, processor=processor
     )
-    job_id = client.submit(make_image(BIG), "4K").json()["job_id"]
+    job_id = client.submit(make_image(BIG), "1K").json()["job_id"]
     wait_running(engine, job_id)
     return OneBusyHost(client, host, engine, job_id)
 

@@ -51,7 +51,7 @@ def test_job_running_when_server_is_killed_succeeds_after_restart(
 ) -> None:
     server = server_factory(IMAGETUNE_WORKERS="1", processor=f"gate:{tmp_path / 'never'}")
     client = client_factory(server)
-    job_id = client.submit(make_image((90, 60)), "4K").json()["job_id"]
+    job_id = client.submit(make_image((90, 60)), "1K").json()["job_id"]
     client.wait_started(job_id)
     server.kill()
 
@@ -68,7 +68,7 @@ def test_dead_worker_is_replaced_and_its_job_retried(
     gate = tmp_path / "gate"
     server = server_factory(IMAGETUNE_WORKERS="1", processor=f"gate:{gate}")
     client = client_factory(server)
-    job_id = client.submit(make_image((90, 60)), "4K").json()["job_id"]
+    job_id = client.submit(make_image((90, 60)), "1K").json()["job_id"]
     client.wait_started(job_id)
     [worker] = server.worker_pids()
     os.kill(worker, signal.SIGKILL)
@@ -118,7 +118,7 @@ def test_kill_whole_service_with_fifty_jobs_queued_loses_none(
         processor=f"gate:{tmp_path / 'never'}",
     )
     client = client_factory(server)
-    held = client.submit(make_image((90, 60)), "4K").json()["job_id"]
+    held = client.submit(make_image((90, 60)), "1K").json()["job_id"]
     client.wait_started(held)
     queued = [client.submit(make_image((40, 30), seed=i), "1K").json()["job_id"] for i in range(49)]
     statuses = {client.job(j).json()["status"] for j in [held, *queued]}
