@@ -33,6 +33,11 @@ class Usage:
         return int((self.group / "cpuacct.usage").read_text()) / 1e9
 
 
+SPENT = pytest.StashKey[Counter[str]]()
+"""CPU seconds by test file: this process's, and on the controller every worker's."""
+USAGE = pytest.StashKey["Usage | None"]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SPENT] = Counter()
     try:
@@ -72,7 +77,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for path, seconds in spent.most_common(TOP):
         terminalreporter.write_line(f"{seconds:8.1f}  {path}")
     terminalreporter.write_line(f"{sum(spent.values()):8.1f}  in all ({len(spent)} files)")
-
-
-SPENT = pytest.StashKey[Counter[str]]()
-USAGE = pytest.StashKey[Usage | None]()
