@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Python keeps its compiled bytecode (__pycache__, ignored by git) even where the
+# environment says not to: the suite starts hundreds of interpreters, and each pytest
+# process would otherwise compile the package and rewrite every test module again
+# (3 of its 6 CPU-seconds of collection).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: serve test test-fast lint typecheck pytest pytest-containers bench clean vendor client-sync
 
 $(STAMP): pyproject.toml client/pyproject.toml

@@ -20,6 +20,8 @@ UNUSED = {
     "imagetune.cli": ["typer", "rich", "fastapi", "sqlalchemy"],
     "imagetune.api.inspector_process": ["fastapi", "starlette", "sqlalchemy", "pydantic"],
     "imagetune.hosting.worker_process": ["fastapi", "starlette", "alembic", "httpx", "typer"],
+    # The API process: httpx (and the click, rich and pygments it loads) only to deliver.
+    "imagetune.app": ["httpx", "click", "rich", "typer", "alembic"],
 }
 
 PROBE = """

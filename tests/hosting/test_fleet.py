@@ -26,9 +26,10 @@ FAST_HEARTBEATS = {
     "IMAGETUNE_WORKER_STALL_TIMEOUT": "4",
 }
 BIG = (900, 650)
-PER_MP = "per-mp:5"
-"""Workers' jobs take 5 s per megapixel of original (tests.processors): a BIG job about
-3 s, long enough to be caught mid-job; the small ones a fraction of a second."""
+PER_MP = "per-mp:10"
+"""Workers' jobs take 10 s per megapixel of original (tests.processors): a BIG job about
+6 s, long enough to be caught mid-job on a loaded machine (at 3 s a busy test runner once
+saw it start too late); the small ones a fraction of a second."""
 
 
 @pytest.fixture

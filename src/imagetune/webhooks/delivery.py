@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-
-import httpx
+from typing import TYPE_CHECKING
 
 from imagetune.webhooks.addresses import SCHEMES, IPAddress, Policy, resolve
 
@@ -28,6 +27,9 @@ MAX_READ = 64 * 1024
 EXCERPT = 200
 """Characters of it (or of an error) kept in the attempt's record."""
 JITTER = 0.2
+
+if TYPE_CHECKING:
+    import httpx
 
 Resolver = Callable[[str, int], list[IPAddress]]
 
@@ -61,6 +63,10 @@ class Sender:
     """TLS verification (the system's CAs by default; a test hands in its own)."""
 
     def send(self, url: str, headers: Mapping[str, str], body: bytes) -> Result:
+        # httpx is imported at the first delivery, not with the API: it loads click, rich
+        # and pygments for its command line (a tenth of a second at every start).
+        import httpx
+
         started = time.monotonic()
 
         def result(outcome: str, code: int | None = None, excerpt: str | None = None) -> Result:
