@@ -3,17 +3,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from imagetune.clock import Clock, utcnow
-from tests import scheduling
 from tests.databases import fresh_postgres_database
 from tests.inprocess import InProcessService
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
 
-pytest_plugins = ["tests.objectstores"]
+pytest_plugins = ["tests.objectstores", "tests.scheduling"]
 
 ServerFactory = Callable[..., ServerProcess]
 WorkerFactory = Callable[..., WorkerHost]
@@ -36,11 +34,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_PROCESSES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    scheduling.order(items)
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    return scheduling.scheduler(config, log)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

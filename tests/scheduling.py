@@ -3,9 +3,10 @@
 ``--dist loadfile`` keeps a file's tests on one worker (a module's server starts once),
 but sends files in order of how many tests they hold, so the few files of slow,
 real-process tests (fleets, restarts, browsers, benchmarks) were sent last. Here the
-files holding tests marked ``slow`` go first, so that the many quick files fill the
-gaps at the end, and the files listed in SPLIT, whose tests share nothing, are spread
-test by test.
+files holding tests marked ``slow`` go first, then the rest by a guess of their cost
+(what their tests start, COSTS), so that the many quick files fill the gaps at the end:
+a 20-second file sent last kept one worker busy alone. The files listed in SPLIT, whose
+tests share nothing, are spread test by test.
 """
 
 from __future__ import annotations
@@ -25,15 +26,52 @@ class SlowFilesFirst(LoadScopeScheduling):
         return nodeid if path in SPLIT else path
 
 
+COSTS = {
+    **dict.fromkeys(("server_factory", "worker_factory"), 5.0),
+    **dict.fromkeys(("service_factory", "submitter_for"), 2.0),
+    **dict.fromkeys(("http_server", "real_server", "server", "hostile_server"), 0.5),
+    "shared_server": 0.2,
+}
+"""A rough guess, in seconds of a loaded machine, of what a test using the fixture costs:
+real `imagetune` processes started for the test, an in-process service (a worker and an
+inspector), a request to a module's server started once. Only the order of files
+depends on it."""
+SLOW = 5.0
+"""A test marked slow by hand: it starts a browser, a cluster or a command."""
+POSTGRES = 0.5
+"""A test on a fresh PostgreSQL database (the ``postgresql`` side of ``database_url``)."""
+OTHER = 0.05
+
+
+def cost(item: pytest.Item) -> float:
+    fixtures = set(getattr(item, "fixturenames", ())) & COSTS.keys()
+    if fixtures:
+        guess = max(COSTS[name] for name in fixtures)
+    else:
+        guess = SLOW if item.get_closest_marker("slow") is not None else OTHER
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("database_url") == "postgresql":
+        guess += POSTGRES
+    return guess
+
+
 def order(items: list[pytest.Item]) -> None:
-    """Files holding slow tests first; each file's tests stay together and in order (so
-    module-scoped fixtures are made once without xdist too). The queue's order is the
-    collection's."""
+    """Files holding slow tests first, then the costliest files first; each file's tests
+    stay together and in order (so module-scoped fixtures are made once without xdist
+    too). The queue's order is the collection's."""
     slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)
+    costs: dict[object, float] = {}
+    for item in items:
+        costs[item.path] = costs.get(item.path, 0.0) + cost(item)
+    items.sort(key=lambda item: (item.path not in slow, -costs[item.path]))
 
 
-def scheduler(config: pytest.Config, log: Any) -> SlowFilesFirst | None:
+@pytest.hookimpl(trylast=True)  # the tests that will run: after -m deselected the others
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    order(items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SlowFilesFirst | None:
     if config.getvalue("dist") != "loadfile":
         return None
     config.option.loadscopereorder = False  # keep the order ``order`` gave
