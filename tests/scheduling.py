@@ -67,8 +67,12 @@ def order(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(trylast=True)  # the tests that will run: after -m deselected the others
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    order(items)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Only where xdist's workers collect for the controller to send out; without xdist
+    # the collection's order stands (the container tests build the image that
+    # bench/containers.py's smoke then runs).
+    if hasattr(config, "workerinput"):
+        order(items)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SlowFilesFirst | None:
