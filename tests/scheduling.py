@@ -11,6 +11,7 @@ tests share nothing, are spread test by test.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,10 +58,9 @@ def cost(item: pytest.Item) -> float:
 
 def order(items: list[pytest.Item]) -> None:
     """Files holding slow tests first, then the costliest files first; each file's tests
-    stay together and in order (so module-scoped fixtures are made once without xdist
-    too). The queue's order is the collection's."""
+    stay together and in order. The queue's order is the collection's."""
     slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    costs: dict[object, float] = {}
+    costs: dict[Path, float] = {}
     for item in items:
         costs[item.path] = costs.get(item.path, 0.0) + cost(item)
     items.sort(key=lambda item: (item.path not in slow, -costs[item.path]))
