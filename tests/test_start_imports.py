@@ -1,10 +1,11 @@
-"""What the processes the service spawns import at their start.
+"""What the service's processes (the API, and those it spawns) import at their start.
 
 Every worker and upload inspector is a fresh interpreter (spawned, not forked) that imports
 its entry module; the service starts them at every start and after every crash, and the
 console script is imported again in each (multiprocessing re-imports the main module).
 What they do not use must not be imported there: the web framework alone costs an
-inspector half a second. Checked in a fresh interpreter, as a spawned process starts.
+inspector half a second, and the API loads httpx (with its command line's click and rich)
+only to deliver a webhook. Checked in a fresh interpreter, as a spawned process starts.
 """
 
 from __future__ import annotations
