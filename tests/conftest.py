@@ -9,6 +9,7 @@ import pytest
 from imagetune.clock import Clock, utcnow
 from tests.databases import fresh_postgres_database
 from tests.inprocess import InProcessService
+from tests.scheduling import REAL_PROCESSES
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
 
 pytest_plugins = ["tests.objectstores", "tests.scheduling"]
@@ -19,18 +20,9 @@ ClientFactory = Callable[..., ApiClient]
 ServiceFactory = Callable[..., InProcessService]
 
 
-REAL_PROCESSES = {
-    *("server_factory", "worker_factory", "http_server", "real_server"),
-    *("server", "hostile_server"),  # modules' own (tests/client, tests/cli, tests/api)
-}
-"""Fixtures that start `imagetune serve` or `imagetune worker` as real processes: a test
-using one (directly or through another fixture) is ``slow``, so `make test-fast` runs
-in-process services only. Tests that start other processes of their own (a command, a
-PostgreSQL cluster, a filesystem to fill) carry the mark themselves."""
-
-
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts real imagetune processes is ``slow`` (tests.scheduling)."""
     for item in items:
         if REAL_PROCESSES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

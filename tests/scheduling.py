@@ -27,10 +27,24 @@ class SlowFilesFirst(LoadScopeScheduling):
         return nodeid if path in SPLIT else path
 
 
+PER_TEST_PROCESSES = {"server_factory", "worker_factory"}
+"""Fixtures that start `imagetune serve` or `imagetune worker` for each test."""
+MODULE_SERVERS = {
+    *("http_server", "real_server"),
+    *("server", "hostile_server"),  # modules' own (tests/client, tests/cli, tests/api)
+}
+"""Fixtures that start one `imagetune serve` for a module's tests."""
+REAL_PROCESSES = PER_TEST_PROCESSES | MODULE_SERVERS
+"""Fixtures that start `imagetune serve` or `imagetune worker` as real processes: a test
+using one (directly or through another fixture) is ``slow`` (tests/conftest.py marks it),
+so `make test-fast` runs in-process services only. Tests that start other processes of
+their own (a command, a PostgreSQL cluster, a filesystem to fill) carry the mark
+themselves."""
+
 COSTS = {
-    **dict.fromkeys(("server_factory", "worker_factory"), 5.0),
+    **dict.fromkeys(PER_TEST_PROCESSES, 5.0),
     **dict.fromkeys(("service_factory", "submitter_for"), 2.0),
-    **dict.fromkeys(("http_server", "real_server", "server", "hostile_server"), 0.5),
+    **dict.fromkeys(MODULE_SERVERS, 0.5),
     "shared_server": 0.2,
 }
 """A rough guess, in seconds of a loaded machine, of what a test using the fixture costs:

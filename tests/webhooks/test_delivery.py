@@ -42,7 +42,8 @@ def test_started_and_succeeded_are_signed_and_carry_the_job_body(
 
     job_id = user.job_id(receiver.url + "?token=abc", "start,completed")
     # Each message is delivered on its own: on a quick job job.succeeded may arrive first.
-    by_type = {(m := r.verify(user.secret))["type"]: m for r in receiver.wait_for(2)}
+    messages = [received.verify(user.secret) for received in receiver.wait_for(2)]
+    by_type = {message["type"]: message for message in messages}
     started, finished = by_type["job.started"], by_type["job.succeeded"]
     delivered(user, job_id, 2)
     polled = user.job(job_id)

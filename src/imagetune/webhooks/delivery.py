@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 from imagetune.webhooks.addresses import SCHEMES, IPAddress, Policy, resolve
 
+if TYPE_CHECKING:
+    import httpx
+
 MAX_READ = 64 * 1024
 """Bytes of a response body read at most; the rest is never received."""
 EXCERPT = 200
 """Characters of it (or of an error) kept in the attempt's record."""
 JITTER = 0.2
-
-if TYPE_CHECKING:
-    import httpx
 
 Resolver = Callable[[str, int], list[IPAddress]]
 
