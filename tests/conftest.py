@@ -9,7 +9,6 @@ import pytest
 from imagetune.clock import Clock, utcnow
 from tests.databases import fresh_postgres_database
 from tests.inprocess import InProcessService
-from tests.scheduling import REAL_PROCESSES
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
 
 pytest_plugins = ["tests.objectstores", "tests.scheduling"]
@@ -23,6 +22,10 @@ ServiceFactory = Callable[..., InProcessService]
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that starts real imagetune processes is ``slow`` (tests.scheduling)."""
+    # Imported here: a plugin imported before pytest_plugins registers it is not
+    # assertion-rewritten, and pytest warns of it.
+    from tests.scheduling import REAL_PROCESSES
+
     for item in items:
         if REAL_PROCESSES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

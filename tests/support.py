@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +21,11 @@ from PIL import Image
 from imagetune.accounts import Accounts
 from imagetune.db.database import open_database
 from imagetune.hosting.worker_process import WORKER_PROCESS_NAME
+from tests import forkserver
 
 START_TIMEOUT = 30.0
 ROOT = Path(__file__).resolve().parent.parent
+Launched = forkserver.ForkedProcess | subprocess.Popen[bytes]
 
 
 def free_port() -> int:
@@ -35,41 +36,42 @@ def free_port() -> int:
 
 def launch(
     args: list[str], env: dict[str, str], log_path: Path, processor: str | None = None
-) -> subprocess.Popen[bytes]:
+) -> Launched:
     """``imagetune ARGS`` in a session of its own (so a kill can take its whole process
     group), logging at info to ``log_path``.
 
     With ``processor`` (a tests.processors spec such as ``sleep:5``), the same command runs
     through tests.fake_imagetune, its workers' processor swapped for one that takes a
     chosen time; without, it is imagetune exactly as users run it, real engine included.
+    Either starts as a fork of tests.forkserver, which has imported the command's modules
+    once for the whole pytest process.
     """
     module = "imagetune" if processor is None else "tests.fake_imagetune"
     extra = {} if processor is None else {"IMAGETUNE_TEST_PROCESSOR": processor}
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            # One inference thread per worker: tests run side by side on few cores, where
-            # ncnn's threads would spin waiting for each other. The CPU unless a test says:
-            # probing Vulkan devices at every start costs seconds where a software driver
-            # is installed (device choice has its own tests, tests/engine/test_devices.py).
-            env={
-                **os.environ,
-                "IMAGETUNE_LOG_LEVEL": "info",
-                "IMAGETUNE_ENGINE_THREADS": "1",
-                "IMAGETUNE_ENGINE_DEVICE": "cpu",
-                **extra,
-                **env,
-            },
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return forkserver.launch(
+        module,
+        args,
+        # One inference thread per worker: tests run side by side on few cores, where
+        # ncnn's threads would spin waiting for each other. The CPU unless a test says:
+        # probing Vulkan devices at every start costs seconds where a software driver is
+        # installed (device choice has its own tests, tests/engine/test_devices.py).
+        {
+            **os.environ,
+            "IMAGETUNE_LOG_LEVEL": "info",
+            "IMAGETUNE_ENGINE_THREADS": "1",
+            "IMAGETUNE_ENGINE_DEVICE": "cpu",
+            **extra,
+            **env,
+        },
+        ROOT,
+        log_path,
+    )
 
 
 @dataclass
 class ServerProcess:
-    """``imagetune serve`` run exactly as a user runs it, on a free loopback port."""
+    """``imagetune serve`` run as a user runs it (``python -m imagetune serve``, forked
+    from tests.forkserver), on a free loopback port."""
 
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
@@ -77,7 +79,7 @@ class ServerProcess:
     args: tuple[str, ...] = ()
     processor: str | None = None
     """A tests.processors spec for the workers; None: the real engine."""
-    process: subprocess.Popen[bytes] | None = None
+    process: Launched | None = None
 
     @property
     def base_url(self) -> str:
@@ -182,7 +184,7 @@ class WorkerHost:
     env: dict[str, str] = field(default_factory=dict)
     concurrency: int = 1
     processor: str | None = None
-    process: subprocess.Popen[bytes] | None = None
+    process: Launched | None = None
     metrics_port: int = field(default_factory=free_port)
     """Its /metrics port (several hosts share this machine in tests)."""
 

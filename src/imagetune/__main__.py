@@ -1,3 +1,3 @@
-from imagetune.cli import main
+from imagetune.cli import run
 
-main()
+run()

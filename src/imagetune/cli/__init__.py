@@ -1,9 +1,12 @@
-"""The ``imagetune`` command."""
+"""The ``imagetune`` command.
+
+Its entry point is ``run``, not ``main``: ``imagetune.cli.main`` is the module of the
+commands, and importing it would replace a package attribute of the same name."""
 
 from __future__ import annotations
 
 
-def main() -> None:
+def run() -> None:
     # Imported here, not above: the console script imports this package first, and every
     # worker and inspector process that `imagetune serve` spawns imports the script again
     # (multiprocessing re-imports the main module), where the command's own modules (Typer,

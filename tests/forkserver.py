@@ -1,0 +1,319 @@
+"""A fork server for the suite's `imagetune` processes: ``python -m imagetune serve`` and
+``worker`` without paying for their imports at every start.
+
+The suite starts about ninety `imagetune serve` and `imagetune worker` processes, and each
+spent about 1.2 of its 1.8 CPU-seconds to readiness importing FastAPI, SQLAlchemy,
+pydantic, uvicorn and the package, on two cores shared by four test files. Each pytest
+process starts this server once (``python -m tests.forkserver``), which imports those
+modules and waits; every launch is then a fork of it that runs the command exactly as
+``python -m MODULE ARGS`` runs it (``runpy``, as the interpreter's ``-m`` does), in a
+session of its own, with the environment, working directory and log file it is given. What
+the command does after its imports is unchanged: its own settings, its spawned worker and
+inspector processes, signals and exit codes.
+
+The fork server imports modules only, never runs anything, and stays single-threaded (it
+checks before each fork). It exits when the pytest process that started it closes its
+stdin, or dies. ``IMAGETUNE_TEST_FORKSERVER=0`` launches every process from a fresh
+interpreter instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PRELOAD = (
+    # What `imagetune serve` and `imagetune worker` import before they are ready (measured
+    # with PYTHONPROFILEIMPORTTIME), and the test seam tests.fake_imagetune uses.
+    "imagetune.cli.main",
+    "imagetune.cli.console",
+    "imagetune.app",
+    "imagetune.logs",
+    "imagetune.wiring",
+    "imagetune.db.migrate",
+    "imagetune.hosting.host",
+    "imagetune.hosting.lock",
+    "imagetune.hosting.metrics",
+    "uvicorn",
+    "uvicorn.config",
+    "uvicorn.server",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.auto",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.websockets.auto",
+    "multiprocessing.popen_spawn_posix",
+    "tests.processors",
+    "tests.fake_imagetune",
+)
+ENABLED = os.environ.get("IMAGETUNE_TEST_FORKSERVER", "1") != "0"
+
+
+class ForkedProcess:
+    """A launched command: the parts of ``subprocess.Popen`` the tests use. The process is
+    the fork server's child, so its exit status comes from the fork server."""
+
+    def __init__(self, connection: socket.socket, pid: int, args: list[str]) -> None:
+        self._connection = connection
+        self.pid = pid
+        self.args = args
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._read(timeout=0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._read(timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _read(self, timeout: float | None) -> None:
+        self._connection.settimeout(timeout)
+        try:
+            line = _read_line(self._connection)
+        except (TimeoutError, BlockingIOError):
+            return
+        if line is None:  # the fork server died: its children were orphaned with it
+            raise RuntimeError(f"the fork server ended before process {self.pid}")
+        self.returncode = int(json.loads(line)["returncode"])
+        self._connection.close()
+
+
+@dataclass
+class _Server:
+    process: subprocess.Popen[bytes]
+    address: str
+
+
+_server: _Server | None = None
+_lock = threading.Lock()
+
+
+def launch(
+    module: str, args: list[str], env: dict[str, str], cwd: Path, log_path: Path
+) -> ForkedProcess | subprocess.Popen[bytes]:
+    """``python -m MODULE ARGS`` with exactly ``env``, in a session of its own, stdout and
+    stderr appended to ``log_path``."""
+    command = [sys.executable, "-m", module, *args]
+    if not ENABLED:
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                command,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(_running_server().address)
+    request = json.dumps({"module": module, "args": args, "env": env, "cwd": str(cwd)})
+    with log_path.open("ab") as log:
+        socket.send_fds(connection, [request.encode() + b"\n"], [log.fileno()])
+    line = _read_line(connection)
+    if line is None:
+        raise RuntimeError("the fork server closed the connection without starting a process")
+    return ForkedProcess(connection, int(json.loads(line)["pid"]), command)
+
+
+def _running_server() -> _Server:
+    global _server
+    with _lock:
+        if _server is None or _server.process.poll() is not None:
+            _server = _start_server()
+        return _server
+
+
+def _start_server() -> _Server:
+    directory = Path(tempfile.mkdtemp(prefix="imagetune-forkserver-"))
+    address = str(directory / "socket")
+    log = directory / "log"
+    # Its environment is the one its modules are imported under; each command gets its
+    # own. OpenBLAS (numpy's) would start a thread pool at import, and a fork copies no
+    # thread: the commands' own processes use no BLAS (their workers are spawned afresh).
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.forkserver", address],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while not os.path.exists(address):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the fork server did not start:\n{log.read_text()}")
+        time.sleep(0.02)
+    atexit.register(_stop_server, process)
+    return _Server(process, address)
+
+
+def _stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()  # it exits at end of input
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _read_line(connection: socket.socket) -> bytes | None:
+    """One newline-ended message, read a byte at a time (messages are short and rare);
+    None at end of stream."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = connection.recv(1)
+        if not chunk:
+            return None
+        data += chunk
+        connection.settimeout(None)  # a message begun is read to its end
+    return data
+
+
+# The fork server itself.
+
+
+def serve(address: str) -> dict[str, Any]:
+    """Accept launch requests until stdin closes. Returns in each forked child, with the
+    request it is to run; never returns in the fork server."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wakeup_write)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address + ".new")
+    listener.listen(64)
+    os.rename(address + ".new", address)  # the address exists once it is listening
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wakeup_read, selectors.EVENT_READ, "child")
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+    children: dict[int, socket.socket] = {}
+    while True:
+        for key, _ in selector.select():
+            if key.data == "stdin" and not os.read(sys.stdin.fileno(), 4096):
+                sys.exit(0)
+            if key.data == "child":
+                os.read(wakeup_read, 4096)
+                _reap(children)
+            if key.data == "accept":
+                connection, _ = listener.accept()
+                request = _receive(connection)
+                if request is None:
+                    connection.close()
+                    continue
+                threads = len(os.listdir("/proc/self/task"))
+                assert threads == 1, f"the fork server has {threads} threads: a fork is unsafe"
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    listener.close()
+                    connection.close()
+                    for fd in (wakeup_read, wakeup_write):
+                        os.close(fd)
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    return request
+                os.close(request["log_fd"])
+                connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+                children[pid] = connection
+                _reap(children)
+
+
+def _receive(connection: socket.socket) -> dict[str, Any] | None:
+    data = b""
+    log_fd: int | None = None
+    while not data.endswith(b"\n"):
+        message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
+        if fds:
+            log_fd = fds[0]
+        if not message:
+            break
+        data += message
+    if log_fd is None or not data.endswith(b"\n"):
+        return None
+    request: dict[str, Any] = json.loads(data)
+    request["log_fd"] = log_fd
+    return request
+
+
+def _reap(children: dict[int, socket.socket]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        connection = children.pop(pid, None)
+        if connection is not None:
+            with connection:
+                code = os.waitstatus_to_exitcode(status)
+                with contextlib.suppress(OSError):  # the test that launched it is gone
+                    connection.sendall(json.dumps({"returncode": code}).encode() + b"\n")
+
+
+def run(request: dict[str, Any]) -> None:
+    """In the forked child: become ``python -m MODULE ARGS``."""
+    import runpy
+
+    os.setsid()
+    log_fd = request["log_fd"]
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(devnull)
+    os.close(log_fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = ["-m", *request["args"]]
+    runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    child_request = serve(sys.argv[1])
+    try:
+        run(child_request)
+    except SystemExit:
+        raise
+    except BaseException:
+        traceback.print_exc()
+        sys.exit(1)
+    # The interpreter then ends as after `python -m MODULE`: exit handlers run as usual.
