@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from imagetune.clock import Clock, utcnow
+from tests import forkserver
 from tests.databases import fresh_postgres_database
 from tests.inprocess import InProcessService
 from tests.support import ApiClient, ServerProcess, WorkerHost, accounts_for
@@ -17,6 +18,10 @@ ServerFactory = Callable[..., ServerProcess]
 WorkerFactory = Callable[..., WorkerHost]
 ClientFactory = Callable[..., ApiClient]
 ServiceFactory = Callable[..., InProcessService]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    forkserver.enable()  # the suite's imagetune processes start as forks (tests/forkserver.py)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker

@@ -13,8 +13,13 @@ inspector processes, signals and exit codes.
 
 The fork server imports modules only, never runs anything, and stays single-threaded (it
 checks before each fork). It exits when the pytest process that started it closes its
-stdin, or dies. ``IMAGETUNE_TEST_FORKSERVER=0`` launches every process from a fresh
-interpreter instead.
+stdin, or dies.
+
+Only the test session uses it (tests/conftest.py calls ``enable``); the benchmarks, which
+share tests.support, start every process from a fresh interpreter, as before: they measure
+start-up, and ``--compare`` runs another checkout's code through ``PYTHONPATH``. A command
+whose ``PYTHON*`` variables differ from the fork server's also starts afresh, since those
+decide what is imported. ``IMAGETUNE_TEST_FORKSERVER=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import importlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,7 +66,14 @@ PRELOAD = (
     "tests.processors",
     "tests.fake_imagetune",
 )
-ENABLED = os.environ.get("IMAGETUNE_TEST_FORKSERVER", "1") != "0"
+_enabled = False
+
+
+def enable() -> None:
+    """Launch through the fork server from now on in this process (unless
+    ``IMAGETUNE_TEST_FORKSERVER=0``)."""
+    global _enabled
+    _enabled = os.environ.get("IMAGETUNE_TEST_FORKSERVER", "1") != "0"
 
 
 class ForkedProcess:
@@ -111,6 +124,8 @@ class ForkedProcess:
 class _Server:
     process: subprocess.Popen[bytes]
     address: str
+    python: dict[str, str]
+    """Its PYTHON* variables: they decide what its interpreter imported."""
 
 
 _server: _Server | None = None
@@ -123,7 +138,8 @@ def launch(
     """``python -m MODULE ARGS`` with exactly ``env``, in a session of its own, stdout and
     stderr appended to ``log_path``."""
     command = [sys.executable, "-m", module, *args]
-    if not ENABLED:
+    server = _running_server() if _enabled else None
+    if server is None or _python_variables(env) != server.python:
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 command,
@@ -135,7 +151,7 @@ def launch(
                 start_new_session=True,
             )
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    connection.connect(_running_server().address)
+    connection.connect(server.address)
     request = json.dumps({"module": module, "args": args, "env": env, "cwd": str(cwd)})
     with log_path.open("ab") as log:
         socket.send_fds(connection, [request.encode() + b"\n"], [log.fileno()])
@@ -153,15 +169,24 @@ def _running_server() -> _Server:
         return _server
 
 
+def _server_environment() -> dict[str, str]:
+    """The environment the fork server's modules are imported under (each command gets its
+    own). OpenBLAS (numpy's) would start a thread pool at import, and a fork copies no
+    thread: the commands' own processes use no BLAS (their workers are spawned afresh)."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
+def _python_variables(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+
+
 def _start_server() -> _Server:
     directory = Path(tempfile.mkdtemp(prefix="imagetune-forkserver-"))
     address = str(directory / "socket")
     log = directory / "log"
-    # Its environment is the one its modules are imported under; each command gets its
-    # own. OpenBLAS (numpy's) would start a thread pool at import, and a fork copies no
-    # thread: the commands' own processes use no BLAS (their workers are spawned afresh).
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env["OPENBLAS_NUM_THREADS"] = "1"
+    env = _server_environment()
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.forkserver", address],
@@ -177,17 +202,18 @@ def _start_server() -> _Server:
             process.kill()
             raise RuntimeError(f"the fork server did not start:\n{log.read_text()}")
         time.sleep(0.02)
-    atexit.register(_stop_server, process)
-    return _Server(process, address)
+    atexit.register(_stop_server, process, directory)
+    return _Server(process, address, _python_variables(env))
 
 
-def _stop_server(process: subprocess.Popen[bytes]) -> None:
+def _stop_server(process: subprocess.Popen[bytes], directory: Path) -> None:
     if process.stdin is not None:
         process.stdin.close()  # it exits at end of input
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _read_line(connection: socket.socket) -> bytes | None:

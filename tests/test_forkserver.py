@@ -1,0 +1,76 @@
+"""tests/forkserver.py starts a command as ``python -m MODULE ARGS`` would: this module is
+the command (run as ``__main__``, it reports what it was given and exits as asked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import forkserver
+
+
+def launched(tmp_path: Path, *args: str, **env: str) -> tuple[object, Path]:
+    log = tmp_path / "log"
+    process = forkserver.launch(
+        "tests.test_forkserver", list(args), {**os.environ, **env}, tmp_path, log
+    )
+    return process, log
+
+
+def test_a_command_gets_its_arguments_environment_directory_session_and_exit_code(
+    tmp_path: Path,
+) -> None:
+    process, log = launched(tmp_path, "report", "7", IMAGETUNE_PROBE="given")
+    assert isinstance(process, forkserver.ForkedProcess)
+    assert process.wait(timeout=30) == 7
+    report = json.loads(log.read_text())
+    assert report["argv"] == [str(Path(__file__)), "report", "7"]
+    assert report["probe"] == "given"
+    assert report["cwd"] == str(tmp_path)
+    assert report["session"] == report["pid"] == process.pid
+    assert report["main"] == "tests.test_forkserver"
+
+
+def test_signals_reach_the_command_and_its_exit_says_so(tmp_path: Path) -> None:
+    process, _ = launched(tmp_path, "wait")
+    assert process.poll() is None
+    try:
+        process.wait(timeout=0.2)
+        raise AssertionError("the command did not wait")
+    except subprocess.TimeoutExpired:
+        pass
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+
+
+def test_another_python_path_starts_a_fresh_interpreter(tmp_path: Path) -> None:
+    # bench/*.py --compare runs another checkout's code through PYTHONPATH: the modules
+    # the fork server imported would be this checkout's.
+    root = Path(__file__).resolve().parent.parent
+    process, log = launched(tmp_path, "report", "0", PYTHONPATH=f"{root}{os.pathsep}{tmp_path}")
+    assert isinstance(process, subprocess.Popen)
+    assert process.wait(timeout=60) == 0
+    assert json.loads(log.read_text())["probe"] is None
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "wait":
+        signal.pause()
+    main_module = sys.modules["__main__"]
+    print(
+        json.dumps(
+            {
+                "argv": sys.argv,
+                "probe": os.environ.get("IMAGETUNE_PROBE"),
+                "cwd": os.getcwd(),
+                "pid": os.getpid(),
+                "session": os.getsid(0),
+                "main": main_module.__spec__.name if main_module.__spec__ else None,
+            }
+        )
+    )
+    sys.exit(int(sys.argv[2]))
