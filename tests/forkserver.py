@@ -19,7 +19,9 @@ Only the test session uses it (tests/conftest.py calls ``enable``); the benchmar
 share tests.support, start every process from a fresh interpreter, as before: they measure
 start-up, and ``--compare`` runs another checkout's code through ``PYTHONPATH``. A command
 whose ``PYTHON*`` variables differ from the fork server's also starts afresh, since those
-decide what is imported. ``IMAGETUNE_TEST_FORKSERVER=0`` turns it off.
+decide what is imported, as does one whose terminal variables (IMPORT_TIME) differ. Commands
+run for their output (``imagetune upscale``, ``status``, ``devices``) are not forked: they
+set the terminal's width. ``IMAGETUNE_TEST_FORKSERVER=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ class _Server:
     process: subprocess.Popen[bytes]
     address: str
     python: dict[str, str]
-    """Its PYTHON* variables: they decide what its interpreter imported."""
+    """Its PYTHON* and IMPORT_TIME variables: they decide what its interpreter imported
+    and how."""
 
 
 _server: _Server | None = None
@@ -178,8 +181,14 @@ def _server_environment() -> dict[str, str]:
     return env
 
 
+IMPORT_TIME = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "TTY_COMPATIBLE")
+"""Variables read when a module is imported rather than when it is used: rich's module-level
+consoles take their width and colours from them (the CLI's commands print through such
+consoles). A command whose values differ starts afresh, as does one with other PYTHON*."""
+
+
 def _python_variables(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") or k in IMPORT_TIME}
 
 
 def _start_server() -> _Server:

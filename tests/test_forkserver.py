@@ -12,11 +12,15 @@ from pathlib import Path
 
 from tests import forkserver
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def launched(tmp_path: Path, *args: str, **env: str) -> tuple[object, Path]:
+
+def launched(
+    tmp_path: Path, *args: str, cwd: Path | None = None, **env: str
+) -> tuple[object, Path]:
     log = tmp_path / "log"
     process = forkserver.launch(
-        "tests.test_forkserver", list(args), {**os.environ, **env}, tmp_path, log
+        "tests.test_forkserver", list(args), {**os.environ, **env}, cwd or tmp_path, log
     )
     return process, log
 
@@ -50,11 +54,17 @@ def test_signals_reach_the_command_and_its_exit_says_so(tmp_path: Path) -> None:
 def test_another_python_path_starts_a_fresh_interpreter(tmp_path: Path) -> None:
     # bench/*.py --compare runs another checkout's code through PYTHONPATH: the modules
     # the fork server imported would be this checkout's.
-    root = Path(__file__).resolve().parent.parent
-    process, log = launched(tmp_path, "report", "0", PYTHONPATH=f"{root}{os.pathsep}{tmp_path}")
+    process, log = launched(tmp_path, "report", "0", PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
     assert isinstance(process, subprocess.Popen)
     assert process.wait(timeout=60) == 0
     assert json.loads(log.read_text())["probe"] is None
+
+
+def test_another_terminal_width_starts_a_fresh_interpreter(tmp_path: Path) -> None:
+    # rich's module-level consoles read COLUMNS when imported, in the fork server.
+    process, _ = launched(tmp_path, "report", "0", cwd=ROOT, COLUMNS="123")
+    assert isinstance(process, subprocess.Popen)
+    assert process.wait(timeout=60) == 0
 
 
 if __name__ == "__main__":
