@@ -2,7 +2,7 @@
 ``worker`` without paying for their imports at every start.
 
 The suite starts about ninety `imagetune serve` and `imagetune worker` processes, and each
-spent about 1.2 of its 1.8 CPU-seconds to readiness importing FastAPI, SQLAlchemy,
+spent about 1.8 CPU-seconds to readiness, 1.4 of them importing FastAPI, SQLAlchemy,
 pydantic, uvicorn and the package, on two cores shared by four test files. Each pytest
 process starts this server once (``python -m tests.forkserver``), which imports those
 modules and waits; every launch is then a fork of it that runs the command exactly as
@@ -69,6 +69,8 @@ PRELOAD = (
     "tests.fake_imagetune",
 )
 _enabled = False
+START_TIMEOUT = 60.0
+"""Seconds to wait for the fork server to start, or to fork a process."""
 
 
 def enable() -> None:
@@ -101,8 +103,9 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, signum)
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # ended, not yet reported
+                os.kill(self.pid, signum)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -126,6 +129,7 @@ class ForkedProcess:
 class _Server:
     process: subprocess.Popen[bytes]
     address: str
+    log: Path
     python: dict[str, str]
     """Its PYTHON* and IMPORT_TIME variables: they decide what its interpreter imported
     and how."""
@@ -154,13 +158,14 @@ def launch(
                 start_new_session=True,
             )
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(START_TIMEOUT)
     connection.connect(server.address)
     request = json.dumps({"module": module, "args": args, "env": env, "cwd": str(cwd)})
     with log_path.open("ab") as log:
         socket.send_fds(connection, [request.encode() + b"\n"], [log.fileno()])
     line = _read_line(connection)
     if line is None:
-        raise RuntimeError("the fork server closed the connection without starting a process")
+        raise RuntimeError(f"the fork server started no process; its log: {server.log}")
     return ForkedProcess(connection, int(json.loads(line)["pid"]), command)
 
 
@@ -204,18 +209,21 @@ def _start_server() -> _Server:
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl+C stops the tests, which then stop their servers
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_TIMEOUT
     while not os.path.exists(address):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"the fork server did not start:\n{log.read_text()}")
         time.sleep(0.02)
-    atexit.register(_stop_server, process, directory)
-    return _Server(process, address, _python_variables(env))
+    atexit.register(_stop_server, process, directory, os.getpid())
+    return _Server(process, address, log, _python_variables(env))
 
 
-def _stop_server(process: subprocess.Popen[bytes], directory: Path) -> None:
+def _stop_server(process: subprocess.Popen[bytes], directory: Path, owner: int) -> None:
+    if os.getpid() != owner:  # a fork of the pytest process exiting: not its server
+        return
     if process.stdin is not None:
         process.stdin.close()  # it exits at end of input
     try:
@@ -241,9 +249,9 @@ def _read_line(connection: socket.socket) -> bytes | None:
 # The fork server itself.
 
 
-def serve(address: str) -> dict[str, Any]:
+def serve(address: str) -> tuple[dict[str, Any], socket.socket]:
     """Accept launch requests until stdin closes. Returns in each forked child, with the
-    request it is to run; never returns in the fork server."""
+    request it is to run and its connection; never returns in the fork server."""
     for name in PRELOAD:
         importlib.import_module(name)
     wakeup_read, wakeup_write = os.pipe()
@@ -266,44 +274,55 @@ def serve(address: str) -> dict[str, Any]:
             if key.data == "child":
                 os.read(wakeup_read, 4096)
                 _reap(children)
-            if key.data == "accept":
-                connection, _ = listener.accept()
+            if key.data != "accept":
+                continue
+            connection, _ = listener.accept()
+            try:
                 request = _receive(connection)
-                if request is None:
-                    connection.close()
-                    continue
                 threads = len(os.listdir("/proc/self/task"))
-                assert threads == 1, f"the fork server has {threads} threads: a fork is unsafe"
+                if threads != 1:
+                    raise RuntimeError(f"{threads} threads here: a fork would be unsafe")
                 pid = os.fork()
-                if pid == 0:
-                    selector.close()
-                    listener.close()
-                    connection.close()
-                    for fd in (wakeup_read, wakeup_write):
-                        os.close(fd)
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    return request
-                os.close(request["log_fd"])
-                connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-                children[pid] = connection
-                _reap(children)
+            except Exception:
+                traceback.print_exc()
+                connection.close()  # the test's launch says the process did not start
+                continue
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                selector.close()
+                for open_socket in (listener, *children.values()):
+                    open_socket.close()
+                for fd in (wakeup_read, wakeup_write):
+                    os.close(fd)
+                return request, connection
+            for fd in request["fds"]:
+                os.close(fd)
+            children[pid] = connection
+            _reap(children)
 
 
-def _receive(connection: socket.socket) -> dict[str, Any] | None:
+def _receive(connection: socket.socket) -> dict[str, Any]:
+    """A request: one line of JSON, with the log file's descriptor."""
+    connection.settimeout(10)
     data = b""
-    log_fd: int | None = None
-    while not data.endswith(b"\n"):
-        message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
-        if fds:
-            log_fd = fds[0]
-        if not message:
-            break
-        data += message
-    if log_fd is None or not data.endswith(b"\n"):
-        return None
-    request: dict[str, Any] = json.loads(data)
-    request["log_fd"] = log_fd
+    received: list[int] = []
+    try:
+        while not data.endswith(b"\n"):
+            message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
+            received += fds
+            if not message:
+                raise ConnectionError("the request ended early")
+            data += message
+        if len(received) != 1:
+            raise ConnectionError(f"{len(received)} descriptors came with the request")
+        request: dict[str, Any] = json.loads(data)
+    except BaseException:
+        for fd in received:
+            os.close(fd)
+        raise
+    connection.settimeout(None)
+    request["fds"] = received
     return request
 
 
@@ -323,12 +342,15 @@ def _reap(children: dict[int, socket.socket]) -> None:
                     connection.sendall(json.dumps({"returncode": code}).encode() + b"\n")
 
 
-def run(request: dict[str, Any]) -> None:
+def run(request: dict[str, Any], connection: socket.socket) -> None:
     """In the forked child: become ``python -m MODULE ARGS``."""
     import runpy
 
     os.setsid()
-    log_fd = request["log_fd"]
+    # Its pid goes back once it leads its own session: a test may kill the group at once.
+    connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    connection.close()
+    [log_fd] = request["fds"]
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(log_fd, 1)
@@ -343,12 +365,6 @@ def run(request: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    child_request = serve(sys.argv[1])
-    try:
-        run(child_request)
-    except SystemExit:
-        raise
-    except BaseException:
-        traceback.print_exc()
-        sys.exit(1)
-    # The interpreter then ends as after `python -m MODULE`: exit handlers run as usual.
+    # In a child, the interpreter then ends as after `python -m MODULE`: an uncaught
+    # exception, KeyboardInterrupt included, and exit handlers are handled as usual.
+    run(*serve(sys.argv[1]))

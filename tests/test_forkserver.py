@@ -10,7 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import forkserver
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("IMAGETUNE_TEST_FORKSERVER") == "0", reason="IMAGETUNE_TEST_FORKSERVER=0"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
