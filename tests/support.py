@@ -44,8 +44,8 @@ def launch(
     With ``processor`` (a tests.processors spec such as ``sleep:5``), the same command runs
     through tests.fake_imagetune, its workers' processor swapped for one that takes a
     chosen time; without, it is imagetune exactly as users run it, real engine included.
-    Either starts as a fork of tests.forkserver, which has imported the command's modules
-    once for the whole pytest process.
+    In the test session either starts as a fork of tests.forkserver, which has imported
+    the command's modules once for the whole pytest process (the benchmarks start it afresh).
     """
     module = "imagetune" if processor is None else "tests.fake_imagetune"
     extra = {} if processor is None else {"IMAGETUNE_TEST_PROCESSOR": processor}
@@ -71,8 +71,8 @@ def launch(
 
 @dataclass
 class ServerProcess:
-    """``imagetune serve`` run as a user runs it (``python -m imagetune serve``, forked
-    from tests.forkserver), on a free loopback port."""
+    """``imagetune serve`` run as a user runs it (``python -m imagetune serve``, in the
+    test session forked from tests.forkserver), on a free loopback port."""
 
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
