@@ -114,7 +114,7 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
     def _read(self, timeout: float | None) -> None:
-        self._connection.settimeout(timeout)
+        self._connection.settimeout(None if timeout is None else max(0.0, timeout))
         try:
             line = _read_line(self._connection)
         except (TimeoutError, BlockingIOError):
