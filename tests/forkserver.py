@@ -277,6 +277,7 @@ def serve(address: str) -> tuple[dict[str, Any], socket.socket]:
             if key.data != "accept":
                 continue
             connection, _ = listener.accept()
+            request: dict[str, Any] = {"fds": []}
             try:
                 request = _receive(connection)
                 threads = len(os.listdir("/proc/self/task"))
@@ -285,6 +286,8 @@ def serve(address: str) -> tuple[dict[str, Any], socket.socket]:
                 pid = os.fork()
             except Exception:
                 traceback.print_exc()
+                for fd in request["fds"]:
+                    os.close(fd)
                 connection.close()  # the test's launch says the process did not start
                 continue
             if pid == 0:
