@@ -130,7 +130,7 @@ class _Server:
     process: subprocess.Popen[bytes]
     address: str
     log: Path
-    python: dict[str, str]
+    imported_under: dict[str, str]
     """Its PYTHON* and IMPORT_TIME variables: they decide what its interpreter imported
     and how."""
 
@@ -146,7 +146,7 @@ def launch(
     stderr appended to ``log_path``."""
     command = [sys.executable, "-m", module, *args]
     server = _running_server() if _enabled else None
-    if server is None or _python_variables(env) != server.python:
+    if server is None or _import_variables(env) != server.imported_under:
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 command,
@@ -192,7 +192,7 @@ consoles take their width and colours from them (the CLI's commands print throug
 consoles). A command whose values differ starts afresh, as does one with other PYTHON*."""
 
 
-def _python_variables(env: dict[str, str]) -> dict[str, str]:
+def _import_variables(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("PYTHON") or k in IMPORT_TIME}
 
 
@@ -218,7 +218,7 @@ def _start_server() -> _Server:
             raise RuntimeError(f"the fork server did not start:\n{log.read_text()}")
         time.sleep(0.02)
     atexit.register(_stop_server, process, directory, os.getpid())
-    return _Server(process, address, log, _python_variables(env))
+    return _Server(process, address, log, _import_variables(env))
 
 
 def _stop_server(process: subprocess.Popen[bytes], directory: Path, owner: int) -> None:

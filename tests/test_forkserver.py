@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests import forkserver
+from tests.support import ROOT
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("IMAGETUNE_TEST_FORKSERVER") == "0", reason="IMAGETUNE_TEST_FORKSERVER=0"
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def launched(
