@@ -168,12 +168,9 @@ class ServerProcess:
 
     def _worker_pids(self) -> list[int]:
         assert self.process is not None
-        # Children are listed per thread, and the supervisor thread spawns replacements.
-        pids = [
-            int(pid)
-            for children in Path(f"/proc/{self.process.pid}/task").glob("*/children")
-            for pid in children.read_text().split()
-        ]
+        # Workers are children of the server's fork server (imagetune.processes), which
+        # is the server's child.
+        pids = [p for child in _children(self.process.pid) for p in _children(child)]
         return [p for p in pids if _process_name(p) == WORKER_PROCESS_NAME]
 
 
@@ -229,6 +226,16 @@ class WorkerHost:
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    """A process's children, as /proc lists them: per thread (of the thread that started
+    each), read for every thread."""
+    return [
+        int(child)
+        for children in Path(f"/proc/{pid}/task").glob("*/children")
+        for child in children.read_text().split()
+    ]
 
 
 def _process_name(pid: int) -> str:

@@ -1,11 +1,15 @@
-"""What the service's processes (the API, and those it spawns) import at their start.
+"""What the service's processes (the API, and the fork server its workers and inspectors
+start from) import at their start.
 
-Every worker and upload inspector is a fresh interpreter (spawned, not forked) that imports
-its entry module; the service starts them at every start and after every crash, and the
-console script is imported again in each (multiprocessing re-imports the main module).
-What they do not use must not be imported there: the web framework alone costs an
-inspector half a second, and the API loads httpx (with its command line's click and rich)
-only to deliver a webhook. Checked in a fresh interpreter, as a spawned process starts.
+The fork server (imagetune.processes) is a fresh interpreter that imports the worker's and
+the inspector's entry modules, and every inspector is a fork of it: what neither uses must
+not be imported there (the web framework alone would cost half a second at each start,
+and more memory under an inspector's address-space cap). Nor may the metrics library,
+which picks where it keeps values from the environment when it is imported: under the
+fork server's environment, not the host's metrics directory. The console script is
+imported again in each child (multiprocessing re-imports the main module), and the API
+loads httpx (with its command line's click and rich) only to deliver a webhook. Checked
+in a fresh interpreter, as each process starts.
 """
 
 from __future__ import annotations
@@ -16,11 +20,26 @@ import sys
 
 import pytest
 
+from imagetune.processes import PRELOAD
+
 # module imported at a process's start: libraries that must not come with it
 UNUSED = {
     "imagetune.cli": ["typer", "rich", "fastapi", "sqlalchemy"],
-    "imagetune.api.inspector_process": ["fastapi", "starlette", "sqlalchemy", "pydantic"],
-    "imagetune.hosting.worker_process": ["fastapi", "starlette", "alembic", "httpx", "typer"],
+    "imagetune.api.inspector_process": [
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+        "pydantic",
+        "prometheus_client",
+    ],
+    "imagetune.hosting.worker_process": [
+        "fastapi",
+        "starlette",
+        "alembic",
+        "httpx",
+        "typer",
+        "prometheus_client",
+    ],
     # The API process: httpx (and the click, rich and pygments it loads) only to deliver.
     "imagetune.app": ["httpx", "click", "rich", "typer", "alembic"],
 }
@@ -41,3 +60,8 @@ def test_a_spawned_process_imports_only_what_it_uses(module: str) -> None:
         check=True,
     )
     assert json.loads(done.stdout) == []
+
+
+def test_what_the_fork_server_imports_is_checked() -> None:
+    checked = {module for module, unused in UNUSED.items() if "prometheus_client" in unused}
+    assert set(PRELOAD) <= checked

@@ -34,6 +34,7 @@ from imagetune.engine.base import OutputFormat
 from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
 from imagetune.errors import InvalidImage, OutputTooLarge, ServiceUnavailable, invalid_image
+from imagetune.processes import child_process
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,6 @@ class Inspector:
         self._timeout = timeout
         self._max_pixels = max_pixels
         self._max_frames = max_frames
-        self._context = multiprocessing.get_context("spawn")
         self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
         self._all: list[_Process] = []
         self._lock = threading.Lock()
@@ -89,16 +89,15 @@ class Inspector:
         # Two one-way pipes (a duplex Pipe is a socket pair, whose buffer cannot grow):
         # the uploads' pipe takes up to PIPE_BYTES at once, so a request hands over a
         # typical upload without waiting for the process to read it.
-        upload_out, upload_in = self._context.Pipe(duplex=False)
-        answer_out, answer_in = self._context.Pipe(duplex=False)
+        upload_out, upload_in = multiprocessing.Pipe(duplex=False)
+        answer_out, answer_in = multiprocessing.Pipe(duplex=False)
         if (set_size := getattr(fcntl, "F_SETPIPE_SZ", None)) is not None:  # Linux only
             with contextlib.suppress(OSError):  # past the ceiling: the default buffer
                 fcntl.fcntl(upload_in.fileno(), set_size, PIPE_BYTES)
-        process = self._context.Process(
-            target=serve,
-            args=(upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
+        process = child_process(
+            serve,
+            (upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
             name=INSPECTOR_PROCESS_NAME,
-            daemon=True,
         )
         process.start()
         upload_out.close()

@@ -1,9 +1,11 @@
 """The entry point of an upload inspector process (imagetune.api.inspection runs a few):
 decode what arrives down a pipe, answer what it found.
 
-It imports only the engine's decoders: an inspector is spawned at every start and after
-every upload that kills one, and the web framework, the database layer and the rest of the
-service would triple what each start costs (about 0.2 s of imports instead of 0.7 s).
+It imports only the engine's decoders. The fork server that inspectors start from (at
+every start and after every upload that kills one) imports this module, and each
+inspector is a fork of it: the web framework, the database layer and the rest of the
+service would only make that server slower to start and take part of each inspector's
+address-space cap.
 """
 
 from __future__ import annotations

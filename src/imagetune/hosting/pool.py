@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnProcess
+from multiprocessing.process import BaseProcess
 
 from imagetune.errors import took_too_long
 from imagetune.jobs.queue import JobQueue
+from imagetune.processes import child_process
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,14 @@ sends is why it could not."""
 WorkerTarget = Callable[[str, int | None, Connection], None]
 """A worker process's main, called with its worker id, its Vulkan device index (None: the
 CPU) and the pipe to report on (READY, or the error it ends with); it must be picklable
-(worker processes are spawned): a module-level function, or a partial of one. SIGTERM
-asks it to finish the job in hand and exit."""
+(it is handed to a fork server: imagetune.processes): a module-level function, or a
+partial of one. SIGTERM asks it to finish the job in hand and exit."""
 
 
 @dataclass
 class _Slot:
     worker_id: str
-    process: SpawnProcess
+    process: BaseProcess
     reports: Connection
     started: float = field(default_factory=time.monotonic)
     respawn_at: float | None = None
@@ -132,7 +133,6 @@ class WorkerPool:
         """Told the pool's health every sweep interval (kept in the database)."""
         self._failing_since: float | None = None
         self._last_error: str | None = None
-        self._context = multiprocessing.get_context("spawn")
         self._slots: list[_Slot] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -224,12 +224,11 @@ class WorkerPool:
 
     def _spawn(self, gpu_index: int | None) -> _Slot:
         worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
-        reports, report_end = self._context.Pipe(duplex=False)
-        process = self._context.Process(
-            target=self._target,
-            args=(worker_id, gpu_index, report_end),
+        reports, report_end = multiprocessing.Pipe(duplex=False)
+        process = child_process(
+            self._target,
+            (worker_id, gpu_index, report_end),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
-            daemon=True,
         )
         process.start()
         report_end.close()  # the child's end: EOF here once it has exited

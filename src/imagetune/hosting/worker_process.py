@@ -33,13 +33,14 @@ MAX_REPORT = 500
 
 ProcessorFactory = Callable[[Settings], Processor]
 """Builds the processor a worker runs jobs through (wiring.processor: the engine). Tests
-hand in their own; it must be picklable, since worker processes are spawned."""
+hand in their own; it must be picklable: it is handed to the fork server."""
 
 
 def _stop_signal() -> threading.Event:
-    """Set on SIGTERM (how the parent asks) or when the parent dies: each means "finish
-    the job in hand, then exit". SIGINT is ignored: Ctrl+C reaches the whole process
-    group, and the parent decides when workers stop."""
+    """Set on SIGTERM (how the host asks) or when the parent dies: each means "finish
+    the job in hand, then exit". The parent is the host's fork server, which exits when
+    the host does (imagetune.processes). SIGINT is ignored: Ctrl+C reaches the whole
+    process group, and the host decides when workers stop."""
     stopping = threading.Event()
     parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
