@@ -3,8 +3,9 @@
 prometheus-client's multiprocess mode keeps each process's values in memory-mapped files
 under ``PROMETHEUS_MULTIPROC_DIR``; the process that serves /metrics sums them. The
 directory is private to a host process tree: the host makes a fresh, empty one at start
-(so nothing of an earlier run is counted), sets the variable before it spawns its worker
-processes (which inherit it), and removes it when it exits; at start it also removes the
+(so nothing of an earlier run is counted), sets the variable before it starts its worker
+processes (which are given its environment: imagetune.processes), and removes it when it
+exits; at start it also removes the
 directories of hosts that died without cleaning up (kill -9). The variable is the
 library's own mechanism, set here, never read from the user.
 """
