@@ -8,8 +8,9 @@ process starts this server once (``python -m tests.forkserver``), which imports 
 modules and waits; every launch is then a fork of it that runs the command exactly as
 ``python -m MODULE ARGS`` runs it (``runpy``, as the interpreter's ``-m`` does), in a
 session of its own, with the environment, working directory and log file it is given. What
-the command does after its imports is unchanged: its own settings, its spawned worker and
-inspector processes, signals and exit codes.
+the command does after its imports is unchanged: its own settings, its worker and inspector
+processes (forked from its own multiprocessing fork server, a fresh interpreter:
+imagetune.processes), signals and exit codes.
 
 The fork server imports modules only, never runs anything, and stays single-threaded (it
 checks before each fork). It exits when the pytest process that started it closes its
@@ -17,7 +18,9 @@ stdin, or dies.
 
 Only the test session uses it (tests/conftest.py calls ``enable``); the benchmarks, which
 share tests.support, start every process from a fresh interpreter, as before: they measure
-start-up, and ``--compare`` runs another checkout's code through ``PYTHONPATH``. A command
+start-up, and ``--compare`` runs another checkout's code through ``PYTHONPATH``. Their
+smoke runs in the suite, whose figures mean nothing, are handed the pytest process's
+fork server instead (``shared``). A command
 whose ``PYTHON*`` variables differ from the fork server's also starts afresh, since those
 decide what is imported, as does one whose terminal variables (IMPORT_TIME) differ. Commands
 run for their output (``imagetune upscale``, ``status``, ``devices``) are not forked: they
@@ -64,7 +67,7 @@ PRELOAD = (
     "uvicorn.loops.auto",
     "uvicorn.protocols.http.auto",
     "uvicorn.protocols.websockets.auto",
-    "multiprocessing.popen_spawn_posix",
+    "multiprocessing.popen_forkserver",
     "tests.processors",
     "tests.fake_imagetune",
 )
@@ -127,7 +130,8 @@ class ForkedProcess:
 
 @dataclass
 class _Server:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    """None: another process's server, shared with this one."""
     address: str
     log: Path
     imported_under: dict[str, str]
@@ -145,7 +149,7 @@ def launch(
     """``python -m MODULE ARGS`` with exactly ``env``, in a session of its own, stdout and
     stderr appended to ``log_path``."""
     command = [sys.executable, "-m", module, *args]
-    server = _running_server() if _enabled else None
+    server = _running_server() if _enabled else _shared_server()
     if server is None or _import_variables(env) != server.imported_under:
         with log_path.open("ab") as log:
             return subprocess.Popen(
@@ -172,15 +176,38 @@ def launch(
 def _running_server() -> _Server:
     global _server
     with _lock:
-        if _server is None or _server.process.poll() is not None:
+        if _server is None or _server.process is None or _server.process.poll() is not None:
             _server = _start_server()
         return _server
+
+
+SHARED = "IMAGETUNE_TEST_FORKSERVER_SHARED"
+"""Where a process the suite starts finds the suite's fork server (JSON)."""
+
+
+def shared() -> dict[str, str]:
+    """The environment that hands this process's fork server to a process it starts that
+    launches commands of its own (a benchmark's smoke run); empty when it is off."""
+    if not _enabled:
+        return {}
+    server = _running_server()
+    described = {"address": server.address, "log": str(server.log)}
+    return {SHARED: json.dumps({**described, "imported_under": server.imported_under})}
+
+
+def _shared_server() -> _Server | None:
+    """The fork server this process was handed (``shared``), if any."""
+    if (value := os.environ.get(SHARED)) is None:
+        return None
+    given = json.loads(value)
+    return _Server(None, given["address"], Path(given["log"]), given["imported_under"])
 
 
 def _server_environment() -> dict[str, str]:
     """The environment the fork server's modules are imported under (each command gets its
     own). OpenBLAS (numpy's) would start a thread pool at import, and a fork copies no
-    thread: the commands' own processes use no BLAS (their workers are spawned afresh)."""
+    thread: the commands' own processes use no BLAS (their workers and inspectors start
+    from a fork server of their own, a fresh interpreter)."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["OPENBLAS_NUM_THREADS"] = "1"
     return env

@@ -25,6 +25,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
 from imagetune.db.engine import normalize_url
+from tests import forkserver
 from tests.databases import POSTGRES_URL, service_missing
 from tests.support import ROOT
 
@@ -228,7 +229,10 @@ def test_smoke(script: str) -> None:
         if (reason := need()) is not None:
             service_missing(reason)
     command = [sys.executable, f"bench/{script}", "--smoke", *smoke.args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    # The suite's fork server starts the smoke's servers: its figures mean nothing, and a
+    # fresh interpreter for each costs about 2 CPU-seconds more (tests/forkserver.py).
+    env = {**os.environ, **forkserver.shared()}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     output = done.stdout
     assert done.returncode == 0, f"{command} exited {done.returncode}:\n{output}{done.stderr}"
     if skipped := re.search(r"^skipped: (.*)$", output, re.MULTILINE):

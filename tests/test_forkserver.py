@@ -69,6 +69,33 @@ def test_another_terminal_width_starts_a_fresh_interpreter(tmp_path: Path) -> No
     assert process.wait(timeout=60) == 0
 
 
+HANDED = """
+import json, os, sys
+from pathlib import Path
+from tests import forkserver
+process = forkserver.launch("tests.test_forkserver", ["report", "3"], dict(os.environ),
+                            Path(sys.argv[1]), Path(sys.argv[1]) / "log")
+print(json.dumps([type(process).__name__, process.wait(timeout=30)]))
+"""
+
+
+def test_a_process_handed_the_fork_server_launches_through_it(tmp_path: Path) -> None:
+    # A benchmark's smoke run (tests/test_bench.py): not a test session, yet its servers
+    # are forked.
+    env = {**os.environ, **forkserver.shared()}
+    done = subprocess.run(
+        [sys.executable, "-c", HANDED, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["ForkedProcess", 3]
+    assert json.loads((tmp_path / "log").read_text())["main"] == "tests.test_forkserver"
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "wait":
         signal.pause()
