@@ -20,11 +20,11 @@ Only the test session uses it (tests/conftest.py calls ``enable``); the benchmar
 share tests.support, start every process from a fresh interpreter, as before: they measure
 start-up, and ``--compare`` runs another checkout's code through ``PYTHONPATH``. Their
 smoke runs in the suite, whose figures mean nothing, are handed the pytest process's
-fork server instead (``shared``). A command
-whose ``PYTHON*`` variables differ from the fork server's also starts afresh, since those
-decide what is imported, as does one whose terminal variables (IMPORT_TIME) differ. Commands
-run for their output (``imagetune upscale``, ``status``, ``devices``) are not forked: they
-set the terminal's width. ``IMAGETUNE_TEST_FORKSERVER=0`` turns it off.
+fork server instead (``shared``). A command whose ``PYTHON*`` variables differ from the
+fork server's also starts afresh, since those decide what is imported, as does one whose
+terminal variables (IMPORT_TIME) differ. Commands run for their output (``imagetune
+upscale``, ``status``, ``devices``) are not forked: they set the terminal's width.
+``IMAGETUNE_TEST_FORKSERVER=0`` turns it off.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ def child_process(
     )
 
 
+STANDARD_STREAMS = (1, 2)
+"""The descriptors a child writes its output and log to: its parent's, as when spawned."""
+
+
 class _AsSpawned:
     """Runs a target in the environment, and writing to the standard output and error,
     that its parent has when it starts it, as a spawned child would. A fork server's
@@ -74,9 +78,6 @@ class _AsSpawned:
                 os.dup2(received, fd)
                 os.close(received)
         self.target(*args)
-
-
-STANDARD_STREAMS = (1, 2)
 
 
 def _is_open(fd: int) -> bool:

@@ -5,9 +5,9 @@ under ``PROMETHEUS_MULTIPROC_DIR``; the process that serves /metrics sums them. 
 directory is private to a host process tree: the host makes a fresh, empty one at start
 (so nothing of an earlier run is counted), sets the variable before it starts its worker
 processes (which are given its environment: imagetune.processes), and removes it when it
-exits; at start it also removes the
-directories of hosts that died without cleaning up (kill -9). The variable is the
-library's own mechanism, set here, never read from the user.
+exits; at start it also removes the directories of hosts that died without cleaning up
+(kill -9). The variable is the library's own mechanism, set here, never read from the
+user.
 """
 
 from __future__ import annotations
