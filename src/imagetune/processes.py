@@ -6,7 +6,8 @@ the first child a process asks for, imports the children's entry modules once (P
 and each child is a fork of it. A spawned child would import them again at every start:
 about 1.5 CPU-seconds for a worker and 0.4 for an inspector, paid again for every worker
 that a job kills and every inspector that a hostile upload ends. Forking the API process
-itself is not safe (its threads hold locks); the fork server runs no threads.
+itself is not safe (its threads hold locks); the fork server only imports, and runs no
+thread of Python's or ours.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 PR_SET_NAME = 15
+
+CANNOT_START = (OSError, EOFError)
+"""What starting a child raises when none can start now (no memory, the process limit):
+OSError from a fork here, EOFError when the fork fails in the fork server, which then
+exits (the next start begins another)."""
 
 PRELOAD = ("imagetune.api.inspector_process", "imagetune.hosting.worker_process")
 """What the fork server imports before it forks anything (by name: this module is imported
@@ -73,8 +79,7 @@ class _AsSpawned:
         os.environ.clear()
         os.environ.update(self.environ)
         for fd, handle in zip(STANDARD_STREAMS, self.streams, strict=False):
-            if handle is not None:
-                received = handle.detach()
+            if handle is not None and (received := handle.detach()) != fd:
                 os.dup2(received, fd)
                 os.close(received)
         self.target(*args)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,28 @@ def test_job_running_when_server_is_killed_succeeds_after_restart(
     job = client.wait(job_id)
     assert job["status"] == "Succeed", job
     assert "recovered jobs" in restarted.log()
+
+
+def test_workers_stop_when_the_api_process_alone_is_killed(server_factory) -> None:
+    # SIGKILL to the API's pid only (an OOM kill, say), not its process group: its
+    # workers, children of its fork server, must not go on taking jobs without it.
+    server = server_factory(IMAGETUNE_WORKERS="2", processor=QUICK)
+    workers = server.worker_pids(expected=2)
+    assert len(workers) == 2
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while not all(ended(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived their API process"
+        time.sleep(0.1)
+
+
+def ended(pid: int) -> bool:
+    """Exited (a zombie counts: it runs nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 def test_dead_worker_is_replaced_and_its_job_retried(

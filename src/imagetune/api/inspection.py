@@ -34,7 +34,7 @@ from imagetune.engine.base import OutputFormat
 from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
 from imagetune.errors import InvalidImage, OutputTooLarge, ServiceUnavailable, invalid_image
-from imagetune.processes import child_process
+from imagetune.processes import CANNOT_START, child_process
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,15 @@ class Inspector:
             (upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
             name=INSPECTOR_PROCESS_NAME,
         )
-        process.start()
-        upload_out.close()
-        answer_in.close()
+        try:
+            process.start()
+        except CANNOT_START:
+            upload_in.close()
+            answer_out.close()
+            raise
+        finally:  # the child's ends
+            upload_out.close()
+            answer_in.close()
         child = _Process(process, upload_in, answer_out)
         with self._lock:
             self._all.append(child)
@@ -174,7 +180,7 @@ class Inspector:
         if not closed:
             try:
                 self._idle.put(self._spawn())
-            except OSError:  # no process can start now (memory, process limit): next upload
+            except CANNOT_START:  # no process can start now (memory, process limit): next upload
                 log.exception("an upload inspector could not be started")
 
     def _top_up(self) -> None:
@@ -185,7 +191,7 @@ class Inspector:
         for _ in range(missing):
             try:
                 self._idle.put(self._spawn())
-            except OSError as e:
+            except CANNOT_START as e:
                 with self._lock:
                     if not self._all:
                         raise ServiceUnavailable(

@@ -28,7 +28,7 @@ from multiprocessing.process import BaseProcess
 
 from imagetune.errors import took_too_long
 from imagetune.jobs.queue import JobQueue
-from imagetune.processes import child_process
+from imagetune.processes import CANNOT_START, child_process
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,13 @@ class WorkerPool:
             (worker_id, gpu_index, report_end),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
         )
-        process.start()
-        report_end.close()  # the child's end: EOF here once it has exited
+        try:
+            process.start()
+        except CANNOT_START:
+            reports.close()
+            raise
+        finally:
+            report_end.close()  # the child's end: EOF here once it has exited
         return _Slot(worker_id, process, reports, gpu_index=gpu_index)
 
     def _sweep_stalled(self) -> None:
@@ -256,7 +261,11 @@ class WorkerPool:
                     if slot.respawn_at is None:
                         self._handle_death(slot)
                     if time.monotonic() >= (slot.respawn_at or 0.0):
-                        self._slots[index] = self._spawn(slot.gpu_index)
+                        try:
+                            self._slots[index] = self._spawn(slot.gpu_index)
+                        except CANNOT_START:  # memory, the process limit: try again later
+                            log.exception("could not start a worker process; retrying")
+                            slot.respawn_at = time.monotonic() + MAX_RESPAWN_DELAY
             try:
                 self._release_lost()
                 self._stop_overdue()

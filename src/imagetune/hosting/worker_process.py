@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -37,18 +38,25 @@ hand in their own; it must be picklable: it is handed to the fork server."""
 
 
 def _stop_signal() -> threading.Event:
-    """Set on SIGTERM (how the host asks) or when the parent dies: each means "finish
-    the job in hand, then exit". The parent is the host's fork server, which exits when
-    the host does (imagetune.processes). SIGINT is ignored: Ctrl+C reaches the whole
-    process group, and the host decides when workers stop."""
+    """Set on SIGTERM (how the host asks), when the host dies or when the fork server
+    this process was forked from does: each means "finish the job in hand, then exit".
+    SIGINT is ignored: Ctrl+C reaches the whole process group, and the host decides when
+    workers stop.
+
+    The host is the process that started this one, not its parent: the parent is the
+    host's fork server (imagetune.processes), which outlives the host as long as any of
+    its children runs. multiprocessing keeps a pipe open from the host to each child,
+    which ends when the host does, whatever kills it. Without the fork server the host
+    cannot tell whether this process runs, and counts it as lost."""
     stopping = threading.Event()
-    parent = os.getppid()
+    host = multiprocessing.parent_process()
+    fork_server = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
     def watch() -> None:
         while not stopping.wait(STOP_CHECK_INTERVAL):
-            if os.getppid() != parent:
+            if (host is not None and not host.is_alive()) or os.getppid() != fork_server:
                 stopping.set()
 
     threading.Thread(target=watch, name="stop-watch", daemon=True).start()
