@@ -10,7 +10,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from imagetune.processes import child_process
+from imagetune.processes import start_child
 
 MARK = "IMAGETUNE_TEST_CHILD_MARK"
 
@@ -25,9 +25,8 @@ def say(words: str) -> None:
 
 def ask_a_child() -> tuple[str | None, int]:
     answers, answer_end = multiprocessing.Pipe(duplex=False)
-    child = child_process(report, (answer_end,), name="probe")
-    child.start()
-    answer_end.close()
+    child = start_child(report, (answer_end,), name="probe")
+    assert answer_end.closed  # handed to the child
     try:
         assert answers.poll(60), "the child did not answer"
         value, parent = answers.recv()
@@ -55,8 +54,7 @@ def test_a_child_is_forked_by_the_fork_server() -> None:
 def test_a_child_writes_where_its_parent_writes_now(capfd: pytest.CaptureFixture[str]) -> None:
     with capfd.disabled():  # the fork server, if it starts here, writes elsewhere
         ask_a_child()
-    child = child_process(say, ("said by a child",), name="probe")
-    child.start()
+    child = start_child(say, ("said by a child",), name="probe")
     child.join(60)
     assert child.exitcode == 0
     assert "said by a child" in capfd.readouterr().err

@@ -21,6 +21,7 @@ import os
 import resource
 from collections.abc import Callable, Sequence
 from multiprocessing import reduction
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -38,16 +39,34 @@ must not read the environment at import (tests/test_start_imports.py checks that
 metrics library, which does, is not among them)."""
 
 
-def child_process(
-    target: Callable[..., None], args: tuple[object, ...], *, name: str
+def start_child(
+    target: Callable[..., None],
+    args: tuple[object, ...],
+    *,
+    name: str,
+    own_ends: Sequence[Connection] = (),
 ) -> BaseProcess:
-    """A daemon process, not yet started, that will run ``target(*args)``: forked from the
-    fork server, but as a spawned child would run (``_AsSpawned``)."""
+    """Start a daemon process that runs ``target(*args)``: forked from the fork server,
+    but as a spawned child would run (``_AsSpawned``). The pipe ends among ``args`` are
+    the child's: this process's copies are closed once it has them. ``own_ends``, this
+    process's ends of those pipes, are closed too if the child cannot start
+    (``CANNOT_START``, raised)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))  # read when the server starts
-    return context.Process(
+    process = context.Process(
         target=_AsSpawned(target, dict(os.environ)), args=args, name=name, daemon=True
     )
+    try:
+        process.start()
+    except CANNOT_START:
+        for end in own_ends:
+            end.close()
+        raise
+    finally:
+        for handed in args:
+            if isinstance(handed, Connection):
+                handed.close()
+    return process
 
 
 STANDARD_STREAMS = (1, 2)

@@ -34,7 +34,7 @@ from imagetune.engine.base import OutputFormat
 from imagetune.engine.decode import DEFAULT_MAX_FRAMES, Checked
 from imagetune.engine.errors import AnimationTooLarge, CannotAnimate, UndecodableImage
 from imagetune.errors import InvalidImage, OutputTooLarge, ServiceUnavailable, invalid_image
-from imagetune.processes import CANNOT_START, child_process
+from imagetune.processes import CANNOT_START, start_child
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +94,12 @@ class Inspector:
         if (set_size := getattr(fcntl, "F_SETPIPE_SZ", None)) is not None:  # Linux only
             with contextlib.suppress(OSError):  # past the ceiling: the default buffer
                 fcntl.fcntl(upload_in.fileno(), set_size, PIPE_BYTES)
-        process = child_process(
+        process = start_child(
             serve,
             (upload_out, answer_in, self._memory_mb, self._max_pixels, self._max_frames),
             name=INSPECTOR_PROCESS_NAME,
+            own_ends=(upload_in, answer_out),
         )
-        try:
-            process.start()
-        except CANNOT_START:
-            upload_in.close()
-            answer_out.close()
-            raise
-        finally:  # the child's ends
-            upload_out.close()
-            answer_in.close()
         child = _Process(process, upload_in, answer_out)
         with self._lock:
             self._all.append(child)

@@ -28,7 +28,7 @@ from multiprocessing.process import BaseProcess
 
 from imagetune.errors import took_too_long
 from imagetune.jobs.queue import JobQueue
-from imagetune.processes import CANNOT_START, child_process
+from imagetune.processes import CANNOT_START, start_child
 
 log = logging.getLogger(__name__)
 
@@ -225,18 +225,13 @@ class WorkerPool:
     def _spawn(self, gpu_index: int | None) -> _Slot:
         worker_id = f"{self._host}:{uuid.uuid4().hex[:12]}"
         reports, report_end = multiprocessing.Pipe(duplex=False)
-        process = child_process(
+        # The child's end is closed here once it has it: EOF on ours once it has exited.
+        process = start_child(
             self._target,
             (worker_id, gpu_index, report_end),
             name=f"worker-{worker_id.rsplit(':', 1)[1][:6]}",
+            own_ends=(reports,),
         )
-        try:
-            process.start()
-        except CANNOT_START:
-            reports.close()
-            raise
-        finally:
-            report_end.close()  # the child's end: EOF here once it has exited
         return _Slot(worker_id, process, reports, gpu_index=gpu_index)
 
     def _sweep_stalled(self) -> None:
