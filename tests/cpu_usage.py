@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
-TOP = 30
+TOP = 40
 
 
 class Usage:
@@ -35,11 +35,14 @@ class Usage:
 
 SPENT = pytest.StashKey[Counter[str]]()
 """CPU seconds by test file: this process's, and on the controller every worker's."""
+SPENT_BY_TEST = pytest.StashKey[Counter[str]]()
+"""The same by test (setup, call and teardown together)."""
 USAGE = pytest.StashKey["Usage | None"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SPENT] = Counter()
+    config.stash[SPENT_BY_TEST] = Counter()
     try:
         config.stash[USAGE] = Usage(os.environ.get("PYTEST_XDIST_WORKER", "main"))
     except OSError as e:
@@ -55,18 +58,22 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     before = usage.seconds() if usage else 0.0
     yield
     if usage:
-        item.config.stash[SPENT][item.nodeid.split("::")[0]] += usage.seconds() - before
+        spent = usage.seconds() - before
+        item.config.stash[SPENT][item.nodeid.split("::")[0]] += spent
+        item.config.stash[SPENT_BY_TEST][item.nodeid] += spent
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the figures to the controller
         workeroutput["cpu_usage"] = dict(session.config.stash[SPENT])
+        workeroutput["cpu_usage_by_test"] = dict(session.config.stash[SPENT_BY_TEST])
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any) -> None:
     node.config.stash[SPENT].update(node.workeroutput.get("cpu_usage", {}))
+    node.config.stash[SPENT_BY_TEST].update(node.workeroutput.get("cpu_usage_by_test", {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -77,3 +84,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for path, seconds in spent.most_common(TOP):
         terminalreporter.write_line(f"{seconds:8.1f}  {path}")
     terminalreporter.write_line(f"{sum(spent.values()):8.1f}  in all ({len(spent)} files)")
+    terminalreporter.section("CPU seconds by test (children included)")
+    for nodeid, seconds in config.stash[SPENT_BY_TEST].most_common(TOP):
+        terminalreporter.write_line(f"{seconds:8.1f}  {nodeid}")

@@ -68,9 +68,18 @@ PRELOAD = (
     "uvicorn.protocols.http.auto",
     "uvicorn.protocols.websockets.auto",
     "multiprocessing.popen_forkserver",
+    # What the command's own fork server imports (imagetune.processes.PRELOAD): that
+    # server is forked from here too (_fork_children_server).
+    "imagetune.api.inspector_process",
+    "imagetune.hosting.worker_process",
     "tests.processors",
     "tests.fake_imagetune",
 )
+UNIMPORTED = ("prometheus_client",)
+"""Packages this server imports that the command's own fork server does not
+(tests/test_start_imports.py checks) and that read the environment when imported:
+prometheus-client picks where it keeps values from it. The forked fork server forgets
+them, and imagetune.metrics, which holds on to them (_fork_children_server)."""
 _enabled = False
 START_TIMEOUT = 60.0
 """Seconds to wait for the fork server to start, or to fork a process."""
@@ -390,8 +399,63 @@ def run(request: dict[str, Any], connection: socket.socket) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    if request["args"][:1] in (["serve"], ["worker"]):
+        _fork_children_server()
     sys.argv = ["-m", *request["args"]]
     runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+
+
+def _fork_children_server() -> None:
+    """Start the command's multiprocessing fork server, which its workers and inspectors
+    are forked from (imagetune.processes), as a fork of this process rather than a fresh
+    interpreter: that interpreter's imports cost about a CPU-second at every start of a
+    server, ninety times in the suite. This process has imported all it would import and
+    is still single-threaded, so forking here is safe, where the command itself, once
+    its threads run, could not fork. The server's code (multiprocessing.forkserver.main)
+    and what it is handed are unchanged, and the command finds it running and uses it;
+    its resource tracker is forked too. What the command's fork server would not have
+    imported and reads the environment when imported (UNIMPORTED) is forgotten, so that
+    its children import it afresh under the environment they are given. tests/
+    test_processes.py starts the fork server as the service does, from a fresh
+    interpreter."""
+    import multiprocessing
+    from multiprocessing import forkserver, util
+
+    from imagetune import processes
+
+    def fork_instead(path: str, args: list[str], passfds: list[int]) -> int:
+        # ``args`` is ``[python, flags..., "-c", code]``: run ``code`` in a fork instead.
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 0
+        try:
+            keep = {0, 1, 2, *map(int, passfds)}
+            for fd in map(int, os.listdir("/proc/self/fd")):
+                if fd not in keep:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            for name in [m for m in sys.modules if m.partition(".")[0] in UNIMPORTED]:
+                del sys.modules[name]
+            for name in [m for m in sys.modules if m.startswith("imagetune.metrics")]:
+                del sys.modules[name]
+            sys.argv = ["-c"]
+            exec(args[-1], {"__name__": "__main__"})
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(processes.PRELOAD))
+    spawn = util.spawnv_passfds
+    util.spawnv_passfds = fork_instead
+    try:
+        forkserver.ensure_running()
+    finally:
+        util.spawnv_passfds = spawn
 
 
 if __name__ == "__main__":

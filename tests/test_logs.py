@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +29,11 @@ def entries(log: str) -> list[dict[str, Any]]:
 
 
 def test_json_lines_join_api_and_worker_by_request_id(
-    server_factory: ServerFactory, client_factory: ClientFactory
+    server_factory: ServerFactory, client_factory: ClientFactory, tmp_path: Path
 ) -> None:
-    server = server_factory(processor="sleep:0", IMAGETUNE_LOG_FORMAT="json")
+    # Jobs wait for the gate: the second job's original is gone before any job runs.
+    gate = tmp_path / "gate"
+    server = server_factory(processor=f"gate:{gate}", IMAGETUNE_LOG_FORMAT="json")
     client = client_factory(server)
     submitted = client.http.post(
         "/public/v1/image-tune/upscale",
@@ -41,11 +44,12 @@ def test_json_lines_join_api_and_worker_by_request_id(
     assert submitted.status_code == 200
     assert submitted.headers["X-Request-ID"] == REQUEST_ID
     job_id = submitted.json()["job_id"]
+    failed = client.submit(make_image(seed=1)).json()["job_id"]
+    (server.data_dir / "files" / "originals" / failed).unlink()
+    gate.touch()
     result = client.wait(job_id)
     assert client.download(result["image_urls"][0]).status_code == 200
-    failed = client.submit(make_image(seed=1)).json()["job_id"]
-    (server.data_dir / "files" / "originals" / failed).unlink(missing_ok=True)
-    client.wait(failed)
+    assert client.wait(failed)["status"] == "Failed"
 
     log = entries(server.log())
     post = [e for e in log if e.get("method") == "POST" and e.get("request_id") == REQUEST_ID]
