@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # (3 of its 6 CPU-seconds of collection).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: serve test test-fast lint typecheck pytest pytest-containers bench clean vendor client-sync
+.PHONY: serve test test-fast checks lint typecheck pytest pytest-containers bench clean vendor client-sync
 
 $(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "imagetune needs Python 3.11 or newer (set PYTHON=...)")'
@@ -25,7 +25,17 @@ serve: $(STAMP)
 	$(BIN)/imagetune serve
 
 ## test: set up, then lint, type-check and run the whole test suite (the container tests last)
-test: lint typecheck pytest pytest-containers
+test: $(STAMP)
+	$(MAKE) --no-print-directory --jobs=2 checks pytest
+	$(MAKE) --no-print-directory pytest-containers
+
+# ruff and mypy run beside pytest, not before it: mypy keeps one core busy for about
+# 20 s from a cold cache, while pytest can use both. Their output is held until they end,
+# then shown in one piece, so that it does not break into pytest's; either failing fails
+# the target, once both are done.
+checks: $(STAMP)
+	@log=$$(mktemp); $(MAKE) --no-print-directory --jobs=1 --keep-going lint typecheck >$$log 2>&1; \
+	status=$$?; cat $$log; rm -f $$log; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench client
@@ -36,9 +46,10 @@ typecheck: $(STAMP)
 	cd client && ../$(BIN)/mypy
 
 # Four workers on two cores: many tests wait on servers and subprocesses. Files of slow
-# tests are sent first (tests/scheduling.py).
+# tests are sent first (tests/scheduling.py). MARKS: which tests (test-fast narrows it).
+MARKS ?= not container
 pytest: $(STAMP)
-	$(BIN)/pytest -n 4 --dist loadfile -m "not container"
+	$(BIN)/pytest -n 4 --dist loadfile -m "$(MARKS)"
 
 # The container-image tests (tests/deploy, then bench/containers.py --smoke on the image
 # they built): minutes of their own, one at a time, in file order.
@@ -46,8 +57,8 @@ pytest-containers: $(STAMP)
 	$(BIN)/pytest -m container
 
 ## test-fast: lint, types and every test not marked slow (the edit-test loop)
-test-fast: lint typecheck $(STAMP)
-	$(BIN)/pytest -n 4 --dist loadfile -m "not slow and not container"
+test-fast: $(STAMP)
+	$(MAKE) --no-print-directory --jobs=2 checks pytest MARKS="not slow and not container"
 
 ## vendor: refresh the playground's front-end code from the npm registry (needs npm)
 vendor:
