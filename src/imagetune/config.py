@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     job_timeout: float = Field(
         default=600.0,
         gt=0,
-        description="Seconds a job may run before it is Failed and its worker replaced.",
+        description=(
+            "Seconds a job may run before it is Failed; a worker still in it 5 s later is replaced."
+        ),
     )
     worker_memory_mb: int = Field(
         default=3072,

@@ -36,6 +36,11 @@ SUPERVISE_INTERVAL = 0.5
 QUICK_DEATH = 10.0
 """A worker that dies younger than this (seconds) counts towards the respawn back-off."""
 MAX_RESPAWN_DELAY = 30.0
+OVERDUE_GRACE = 5.0
+"""Seconds past its time limit before the supervisor fails a job and kills its worker. A job
+checks its own deadline as it goes (the engine between tiles) and stops itself, and its
+worker lives on; the kill is the backstop for one that hangs. Without the grace the two
+raced on a busy machine, and the kill won."""
 
 READY = "ready"
 """What a worker process sends on its report pipe once it takes jobs; anything else it
@@ -208,9 +213,10 @@ class WorkerPool:
                 log.info("handed %d unfinished job(s) back to the queue", released.requeued)
 
     def _stop_overdue(self) -> None:
-        """Fail jobs past the time limit and kill their workers (replaced next round)."""
+        """Fail jobs past the time limit and its grace, and kill their workers (replaced
+        next round)."""
         timeout = self._job_timeout
-        cutoff = datetime.now(UTC) - timedelta(seconds=timeout)
+        cutoff = datetime.now(UTC) - timedelta(seconds=timeout + OVERDUE_GRACE)
         with self._lock:
             mine = [slot.worker_id for slot in self._slots]
         overdue = set(self._queue.fail_overdue(cutoff, took_too_long(timeout), mine))
