@@ -1,5 +1,6 @@
-"""A fork server for the suite's `imagetune` processes: ``python -m imagetune serve`` and
-``worker`` without paying for their imports at every start.
+"""A fork server for the suite's `imagetune` processes: ``python -m imagetune serve``,
+``worker`` and the commands run for their output, without paying for their imports at
+every start.
 
 The suite starts about ninety `imagetune serve` and `imagetune worker` processes, and each
 spent about 1.8 CPU-seconds to readiness, 1.4 of them importing FastAPI, SQLAlchemy,
@@ -7,10 +8,12 @@ pydantic, uvicorn and the package, on two cores shared by four test files. Each 
 process starts this server once (``python -m tests.forkserver``), which imports those
 modules and waits; every launch is then a fork of it that runs the command exactly as
 ``python -m MODULE ARGS`` runs it (``runpy``, as the interpreter's ``-m`` does), in a
-session of its own, with the environment, working directory and log file it is given. What
-the command does after its imports is unchanged: its own settings, its worker and inspector
-processes (forked from its own multiprocessing fork server, a fresh interpreter:
-imagetune.processes), signals and exit codes.
+session of its own, with the environment, working directory and standard streams it is
+given: a log file (``launch``), or pipes whose output the test reads (``capture``, for
+``imagetune upscale``, ``status``, ``devices``...). What the command does after its
+imports is unchanged: its own settings, its worker and inspector processes (forked from
+its own multiprocessing fork server: imagetune.processes, and _fork_children_server
+below), signals and exit codes.
 
 The fork server imports modules only, never runs anything, and stays single-threaded (it
 checks before each fork). It exits when the pytest process that started it closes its
@@ -21,9 +24,7 @@ share tests.support, start every process from a fresh interpreter, as before: th
 start-up, and ``--compare`` runs another checkout's code through ``PYTHONPATH``. Their
 smoke runs in the suite, whose figures mean nothing, are handed the pytest process's
 fork server instead (``shared``). A command whose ``PYTHON*`` variables differ from the
-fork server's also starts afresh, since those decide what is imported, as does one whose
-terminal variables (IMPORT_TIME) differ. Commands run for their output (``imagetune
-upscale``, ``status``, ``devices``) are not forked: they set the terminal's width.
+fork server's also starts afresh, since those decide what is imported.
 ``IMAGETUNE_TEST_FORKSERVER=0`` turns it off.
 """
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib
+import io
 import json
 import os
 import selectors
@@ -50,9 +52,10 @@ from typing import Any
 
 PRELOAD = (
     # What `imagetune serve` and `imagetune worker` import before they are ready (measured
-    # with PYTHONPROFILEIMPORTTIME), and the test seam tests.fake_imagetune uses.
-    "imagetune.cli.main",
-    "imagetune.cli.console",
+    # with PYTHONPROFILEIMPORTTIME), and the test seam tests.fake_imagetune uses. Not the
+    # command line interface (imagetune.cli: Typer and rich, about 50 ms): its consoles,
+    # made when it is imported, take their width and colours from the environment then
+    # (COLUMNS, NO_COLOR, TERM...), so each command imports it under its own.
     "imagetune.app",
     "imagetune.logs",
     "imagetune.wiring",
@@ -144,8 +147,7 @@ class _Server:
     address: str
     log: Path
     imported_under: dict[str, str]
-    """Its PYTHON* and IMPORT_TIME variables: they decide what its interpreter imported
-    and how."""
+    """Its PYTHON* variables: they decide what its interpreter imported and how."""
 
 
 _server: _Server | None = None
@@ -158,9 +160,9 @@ def launch(
     """``python -m MODULE ARGS`` with exactly ``env``, in a session of its own, stdout and
     stderr appended to ``log_path``."""
     command = [sys.executable, "-m", module, *args]
-    server = _running_server() if _enabled else _shared_server()
-    if server is None or _import_variables(env) != server.imported_under:
-        with log_path.open("ab") as log:
+    server = _server_for(env)
+    with log_path.open("ab") as log:
+        if server is None:
             return subprocess.Popen(
                 command,
                 env=env,
@@ -170,15 +172,105 @@ def launch(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return _fork(server, module, args, env, cwd, [log.fileno()])
+
+
+def capture(
+    module: str, args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` with exactly ``env``, run to its end: its output and its
+    errors captured apart, as ``subprocess.run(..., capture_output=True, text=True)``
+    gives them. Raises subprocess.TimeoutExpired after ``timeout`` seconds, the command
+    killed."""
+    command = [sys.executable, "-m", module, *args]
+    server = _server_for(env)
+    if server is None:
+        return subprocess.run(
+            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=timeout,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        streams = [stdin, out_write, err_write]
+        process = _fork(server, module, args, env, cwd or Path.cwd(), streams)
+    except BaseException:
+        os.close(out_read)
+        os.close(err_read)
+        raise
+    finally:
+        for fd in (stdin, out_write, err_write):
+            os.close(fd)
+    try:
+        out, err = _read_to_end([out_read, err_read], deadline)
+        returncode = process.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise subprocess.TimeoutExpired(command, timeout) from None
+    return subprocess.CompletedProcess(command, returncode, _text(out), _text(err))
+
+
+def _read_to_end(fds: list[int], deadline: float) -> list[bytes]:
+    """Everything written to the pipes ``fds`` until every writer has closed them; closes
+    them. Raises subprocess.TimeoutExpired at ``deadline``."""
+    data = {fd: bytearray() for fd in fds}
+    with selectors.DefaultSelector() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        try:
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired([], 0)
+                for key, _ in selector.select(left):
+                    if chunk := os.read(key.fd, 1 << 16):
+                        data[key.fd] += chunk
+                    else:
+                        selector.unregister(key.fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return [bytes(data[fd]) for fd in fds]
+
+
+def _text(data: bytes) -> str:
+    """As ``subprocess.run(..., text=True)`` decodes: the locale's encoding, universal
+    newlines."""
+    return io.TextIOWrapper(io.BytesIO(data)).read()
+
+
+def _server_for(env: dict[str, str]) -> _Server | None:
+    """The fork server to launch a command with ``env`` through, or None to start it as a
+    fresh interpreter: when the server is off, or the command's PYTHON* variables are not
+    those the server's modules were imported under."""
+    server = _running_server() if _enabled else _shared_server()
+    if server is None or _import_variables(env) != server.imported_under:
+        return None
+    return server
+
+
+def _fork(
+    server: _Server,
+    module: str,
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    fds: list[int],
+) -> ForkedProcess:
+    """Ask the fork server for ``python -m MODULE ARGS``, with ``fds`` (one for its output
+    and errors, or three for its input, output and errors) as its standard streams."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.settimeout(START_TIMEOUT)
     connection.connect(server.address)
     request = json.dumps({"module": module, "args": args, "env": env, "cwd": str(cwd)})
-    with log_path.open("ab") as log:
-        socket.send_fds(connection, [request.encode() + b"\n"], [log.fileno()])
+    socket.send_fds(connection, [request.encode() + b"\n"], fds)
     line = _read_line(connection)
     if line is None:
         raise RuntimeError(f"the fork server started no process; its log: {server.log}")
+    command = [sys.executable, "-m", module, *args]
     return ForkedProcess(connection, int(json.loads(line)["pid"]), command)
 
 
@@ -222,14 +314,9 @@ def _server_environment() -> dict[str, str]:
     return env
 
 
-IMPORT_TIME = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "TTY_COMPATIBLE")
-"""Variables read when a module is imported rather than when it is used: rich's module-level
-consoles take their width and colours from them (the CLI's commands print through such
-consoles). A command whose values differ starts afresh, as does one with other PYTHON*."""
-
-
 def _import_variables(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith("PYTHON") or k in IMPORT_TIME}
+    """The variables that decide what the interpreter imports, and how: PYTHON*."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
 
 
 def _start_server() -> _Server:
@@ -342,18 +429,19 @@ def serve(address: str) -> tuple[dict[str, Any], socket.socket]:
 
 
 def _receive(connection: socket.socket) -> dict[str, Any]:
-    """A request: one line of JSON, with the log file's descriptor."""
+    """A request: one line of JSON, with the descriptors of the command's output and errors
+    (one, a log file) or of its input, output and errors (three)."""
     connection.settimeout(10)
     data = b""
     received: list[int] = []
     try:
         while not data.endswith(b"\n"):
-            message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
+            message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
             received += fds
             if not message:
                 raise ConnectionError("the request ended early")
             data += message
-        if len(received) != 1:
+        if len(received) not in (1, 3):
             raise ConnectionError(f"{len(received)} descriptors came with the request")
         request: dict[str, Any] = json.loads(data)
     except BaseException:
@@ -389,13 +477,13 @@ def run(request: dict[str, Any], connection: socket.socket) -> None:
     # Its pid goes back once it leads its own session: a test may kill the group at once.
     connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     connection.close()
-    [log_fd] = request["fds"]
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(devnull)
-    os.close(log_fd)
+    fds = request["fds"]
+    if len(fds) == 1:  # a log file for both
+        fds = [os.open(os.devnull, os.O_RDONLY), fds[0], fds[0]]
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

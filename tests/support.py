@@ -35,6 +35,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def run_imagetune(
+    args: list[str], env: dict[str, str], timeout: float = 300.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -m imagetune ARGS`` with exactly ``env``, run to its end as a user runs it
+    from a shell with no terminal: output and errors captured apart (as
+    ``subprocess.run(..., capture_output=True, text=True)``), no input. In the test
+    session a fork of tests.forkserver, which has not imported the command line interface:
+    the command imports it under ``env`` (COLUMNS sets the width of its tables)."""
+    return forkserver.capture("imagetune", args, env, timeout)
+
+
 def launch(
     args: list[str], env: dict[str, str], log_path: Path, processor: str | None = None
 ) -> Launched:

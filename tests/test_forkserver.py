@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,13 +31,20 @@ def launched(
     return process, log
 
 
+def reported(log: str) -> dict[str, Any]:
+    """The report in a log that also holds the command's errors."""
+    [line] = [line for line in log.splitlines() if line.startswith("{")]
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
 def test_a_command_gets_its_arguments_environment_directory_session_and_exit_code(
     tmp_path: Path,
 ) -> None:
     process, log = launched(tmp_path, "report", "7", IMAGETUNE_PROBE="given")
     assert isinstance(process, forkserver.ForkedProcess)
     assert process.wait(timeout=30) == 7
-    report = json.loads(log.read_text())
+    report = reported(log.read_text())
     assert report["argv"] == [str(Path(__file__)), "report", "7"]
     assert report["probe"] == "given"
     assert report["cwd"] == str(tmp_path)
@@ -59,19 +67,40 @@ def test_another_python_path_starts_a_fresh_interpreter(tmp_path: Path) -> None:
     process, log = launched(tmp_path, "report", "0", PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
     assert isinstance(process, subprocess.Popen)
     assert process.wait(timeout=60) == 0
-    assert json.loads(log.read_text())["probe"] is None
+    assert reported(log.read_text())["probe"] is None
 
 
-def test_another_terminal_width_starts_a_fresh_interpreter(tmp_path: Path) -> None:
-    # rich's module-level consoles read COLUMNS when imported, in the fork server.
-    process, _ = launched(tmp_path, "report", "0", cwd=ROOT, COLUMNS="123")
-    assert isinstance(process, subprocess.Popen)
-    assert process.wait(timeout=60) == 0
+def test_a_captured_command_gives_its_output_errors_and_exit_code_apart(tmp_path: Path) -> None:
+    env = {**os.environ, "IMAGETUNE_PROBE": "given"}
+    done = forkserver.capture("tests.test_forkserver", ["report", "5"], env, 60, cwd=tmp_path)
+    assert done.returncode == 5
+    report = json.loads(done.stdout)
+    assert report["forked"]
+    assert (report["probe"], report["cwd"], report["input"]) == ("given", str(tmp_path), "")
+    assert done.stderr == "errors apart\n"
+
+
+def test_a_captured_command_past_its_time_is_killed(tmp_path: Path) -> None:
+    with pytest.raises(subprocess.TimeoutExpired):
+        forkserver.capture("tests.test_forkserver", ["wait"], dict(os.environ), 0.5)
+
+
+def test_a_command_imports_the_command_line_interface_under_its_own_terminal(
+    tmp_path: Path,
+) -> None:
+    # The CLI's consoles take their width and colours from the environment when they are
+    # made, as it is imported: the fork server has not imported it.
+    for width in ("57", "131"):
+        env = {**os.environ, "COLUMNS": width}
+        done = forkserver.capture("tests.test_forkserver", ["width", "0"], env, 60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"forked": True, "preloaded": [], "width": int(width)}
 
 
 HANDED = """
 import json, os, sys
 from pathlib import Path
+from typing import Any
 from tests import forkserver
 process = forkserver.launch("tests.test_forkserver", ["report", "3"], dict(os.environ),
                             Path(sys.argv[1]), Path(sys.argv[1]) / "log")
@@ -93,16 +122,27 @@ def test_a_process_handed_the_fork_server_launches_through_it(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["ForkedProcess", 3]
-    assert json.loads((tmp_path / "log").read_text())["main"] == "tests.test_forkserver"
+    assert reported((tmp_path / "log").read_text())["main"] == "tests.test_forkserver"
 
 
 if __name__ == "__main__":
+    # Forked: the fork server imported tests.processors, which a fresh `python -m` does not.
+    forked = "tests.processors" in sys.modules
     if sys.argv[1] == "wait":
         signal.pause()
+    if sys.argv[1] == "width":
+        preloaded = sorted(m for m in sys.modules if m.startswith("imagetune.cli"))
+        from imagetune.cli.console import console
+
+        print(json.dumps({"forked": forked, "preloaded": preloaded, "width": console.width}))
+        sys.exit(0)
     main_module = sys.modules["__main__"]
+    print("errors apart", file=sys.stderr)
     print(
         json.dumps(
             {
+                "forked": forked,
+                "input": sys.stdin.read(),
                 "argv": sys.argv,
                 "probe": os.environ.get("IMAGETUNE_PROBE"),
                 "cwd": os.getcwd(),

@@ -7,14 +7,12 @@ console command a user types, as a separate process.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.cli.invoke import imagetune
-from tests.support import ServerProcess, wait_until
+from tests.support import ServerProcess, run_imagetune, wait_until
 
 
 def test_user_and_key_lifecycle_against_a_running_server(server_factory) -> None:
@@ -64,13 +62,7 @@ def test_errors_exit_nonzero_with_message(tmp_path: Path) -> None:
 
 def test_db_upgrade(tmp_path: Path) -> None:
     # The console command, in a process of its own, as an operator runs it.
-    done = subprocess.run(
-        [sys.executable, "-m", "imagetune", "db", "upgrade"],
-        env={**os.environ, "IMAGETUNE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_imagetune(["db", "upgrade"], {**os.environ, "IMAGETUNE_DATA_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "revision 0009" in done.stdout
     assert (tmp_path / "imagetune.db").exists()

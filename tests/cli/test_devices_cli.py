@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,17 +13,12 @@ from PIL import Image
 from imagetune.engine.devices import list_devices, loader_present
 from tests.databases import service_missing
 from tests.engine.test_metadata import camera_jpeg
-from tests.support import free_port
+from tests.support import free_port, run_imagetune
 
 
 def imagetune(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagetune", *args],
-        env={**os.environ, "COLUMNS": "160", "IMAGETUNE_ENGINE_THREADS": "2", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {**os.environ, "COLUMNS": "160", "IMAGETUNE_ENGINE_THREADS": "2", **env}
+    return run_imagetune(list(args), env)
 
 
 def test_devices_json_lists_what_ncnn_sees() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -23,7 +22,7 @@ from imagetune.jobs.models import NewJob, Scale
 from tests.conftest import WorkerFactory
 from tests.databases import fresh_postgres_database
 from tests.factories import JobWorld
-from tests.support import make_image
+from tests.support import make_image, run_imagetune
 
 
 def status(data_dir: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,12 +32,7 @@ def status(data_dir: Path, url: str, *args: str) -> subprocess.CompletedProcess[
         "IMAGETUNE_DATABASE_URL": url,
         "COLUMNS": "200",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "imagetune", "status", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_imagetune(["status", *args], env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

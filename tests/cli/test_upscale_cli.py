@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
 
 from tests.api.test_hostile import heic
-from tests.support import make_image
+from tests.support import make_image, run_imagetune
 
 
 def imagetune(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "120", "IMAGETUNE_ENGINE_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "imagetune", "upscale", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_imagetune(["upscale", *args], env)
 
 
 def test_one_file_default_output(tmp_path: Path) -> None:

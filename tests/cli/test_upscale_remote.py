@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from PIL import Image
 
 from tests.api.test_hostile import heic
 from tests.client.conftest import new_key
-from tests.support import ServerProcess, make_image
+from tests.support import ServerProcess, make_image, run_imagetune
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +30,7 @@ def imagetune(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {
         k: v for k, v in os.environ.items() if k not in {"IMAGETUNE_API_KEY", "IMAGETUNE_BASE_URL"}
     }
-    return subprocess.run(
-        [sys.executable, "-m", "imagetune", "upscale", *args],
-        env={**base, "COLUMNS": "200", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_imagetune(["upscale", *args], {**base, "COLUMNS": "200", **env})
 
 
 def test_one_file(server: ServerProcess, tmp_path: Path) -> None:
