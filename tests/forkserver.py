@@ -83,6 +83,9 @@ UNIMPORTED = ("prometheus_client",)
 (tests/test_start_imports.py checks) and that read the environment when imported:
 prometheus-client picks where it keeps values from it. The forked fork server forgets
 them, and imagetune.metrics, which holds on to them (_fork_children_server)."""
+CHECKOUT_PACKAGES = ("tests", "bench")
+"""Packages found through the checkout's directory on the path (the package itself is
+installed): a script run through the fork server does not get them from it."""
 _enabled = False
 START_TIMEOUT = 60.0
 """Seconds to wait for the fork server to start, or to fork a process."""
@@ -172,17 +175,17 @@ def launch(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        return _fork(server, module, args, env, cwd, [log.fileno()])
+        return _fork(server, ["-m", module, *args], env, cwd, [log.fileno()])
 
 
 def capture(
-    module: str, args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None
+    argv: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m MODULE ARGS`` with exactly ``env``, run to its end: its output and its
-    errors captured apart, as ``subprocess.run(..., capture_output=True, text=True)``
-    gives them. Raises subprocess.TimeoutExpired after ``timeout`` seconds, the command
-    killed."""
-    command = [sys.executable, "-m", module, *args]
+    """``python ARGV`` (``-m MODULE ARGS``, or ``SCRIPT ARGS``) with exactly ``env``, run to
+    its end: its output and its errors captured apart, as ``subprocess.run(...,
+    capture_output=True, text=True)`` gives them. Raises subprocess.TimeoutExpired after
+    ``timeout`` seconds, the command killed."""
+    command = [sys.executable, *argv]
     server = _server_for(env)
     if server is None:
         return subprocess.run(
@@ -195,7 +198,7 @@ def capture(
     stdin = os.open(os.devnull, os.O_RDONLY)
     try:
         streams = [stdin, out_write, err_write]
-        process = _fork(server, module, args, env, cwd or Path.cwd(), streams)
+        process = _fork(server, argv, env, cwd or Path.cwd(), streams)
     except BaseException:
         os.close(out_read)
         os.close(err_read)
@@ -253,25 +256,19 @@ def _server_for(env: dict[str, str]) -> _Server | None:
 
 
 def _fork(
-    server: _Server,
-    module: str,
-    args: list[str],
-    env: dict[str, str],
-    cwd: Path,
-    fds: list[int],
+    server: _Server, argv: list[str], env: dict[str, str], cwd: Path, fds: list[int]
 ) -> ForkedProcess:
-    """Ask the fork server for ``python -m MODULE ARGS``, with ``fds`` (one for its output
-    and errors, or three for its input, output and errors) as its standard streams."""
+    """Ask the fork server for ``python ARGV``, with ``fds`` (one for its output and
+    errors, or three for its input, output and errors) as its standard streams."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.settimeout(START_TIMEOUT)
     connection.connect(server.address)
-    request = json.dumps({"module": module, "args": args, "env": env, "cwd": str(cwd)})
+    request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd)})
     socket.send_fds(connection, [request.encode() + b"\n"], fds)
     line = _read_line(connection)
     if line is None:
         raise RuntimeError(f"the fork server started no process; its log: {server.log}")
-    command = [sys.executable, "-m", module, *args]
-    return ForkedProcess(connection, int(json.loads(line)["pid"]), command)
+    return ForkedProcess(connection, int(json.loads(line)["pid"]), [sys.executable, *argv])
 
 
 def _running_server() -> _Server:
@@ -470,7 +467,7 @@ def _reap(children: dict[int, socket.socket]) -> None:
 
 
 def run(request: dict[str, Any], connection: socket.socket) -> None:
-    """In the forked child: become ``python -m MODULE ARGS``."""
+    """In the forked child: become ``python -m MODULE ARGS`` or ``python SCRIPT ARGS``."""
     import runpy
 
     os.setsid()
@@ -487,10 +484,22 @@ def run(request: dict[str, Any], connection: socket.socket) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    if request["args"][:1] in (["serve"], ["worker"]):
-        _fork_children_server()
-    sys.argv = ["-m", *request["args"]]
-    runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    argv = request["argv"]
+    if argv[0] == "-m":
+        module, args = argv[1], argv[2:]
+        if args[:1] in (["serve"], ["worker"]):
+            _fork_children_server()
+        sys.argv = ["-m", *args]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return
+    # A script (a benchmark's): its directory, not the checkout, leads the path, as the
+    # interpreter puts it, and the checkout's packages are imported afresh, so a script
+    # that does not put the checkout on its path fails here as it would by hand.
+    sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
+    for name in [m for m in sys.modules if m.partition(".")[0] in CHECKOUT_PACKAGES]:
+        del sys.modules[name]
+    sys.argv = list(argv)
+    runpy.run_path(argv[0], run_name="__main__")
 
 
 def _fork_children_server() -> None:

@@ -43,7 +43,7 @@ def run_imagetune(
     ``subprocess.run(..., capture_output=True, text=True)``), no input. In the test
     session a fork of tests.forkserver, which has not imported the command line interface:
     the command imports it under ``env`` (COLUMNS sets the width of its tables)."""
-    return forkserver.capture("imagetune", args, env, timeout)
+    return forkserver.capture(["-m", "imagetune", *args], env, timeout)
 
 
 def launch(

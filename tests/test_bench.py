@@ -15,8 +15,6 @@ import glob
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -228,11 +226,13 @@ def test_smoke(script: str) -> None:
     for need in smoke.needs:
         if (reason := need()) is not None:
             service_missing(reason)
-    command = [sys.executable, f"bench/{script}", "--smoke", *smoke.args]
-    # The suite's fork server starts the smoke's servers: its figures mean nothing, and a
-    # fresh interpreter for each costs about 2 CPU-seconds more (tests/forkserver.py).
+    argv = [f"bench/{script}", "--smoke", *smoke.args]
+    command = ["python", *argv]
+    # The smoke run, and the servers it starts, are forks of the suite's fork server: its
+    # figures mean nothing, and a fresh interpreter for each costs about a CPU-second more
+    # (tests/forkserver.py).
     env = {**os.environ, **forkserver.shared()}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    done = forkserver.capture(argv, env, 240, cwd=ROOT)
     output = done.stdout
     assert done.returncode == 0, f"{command} exited {done.returncode}:\n{output}{done.stderr}"
     if skipped := re.search(r"^skipped: (.*)$", output, re.MULTILINE):

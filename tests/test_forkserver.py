@@ -72,7 +72,7 @@ def test_another_python_path_starts_a_fresh_interpreter(tmp_path: Path) -> None:
 
 def test_a_captured_command_gives_its_output_errors_and_exit_code_apart(tmp_path: Path) -> None:
     env = {**os.environ, "IMAGETUNE_PROBE": "given"}
-    done = forkserver.capture("tests.test_forkserver", ["report", "5"], env, 60, cwd=tmp_path)
+    done = forkserver.capture(["-m", "tests.test_forkserver", "report", "5"], env, 60, cwd=tmp_path)
     assert done.returncode == 5
     report = json.loads(done.stdout)
     assert report["forked"]
@@ -82,7 +82,7 @@ def test_a_captured_command_gives_its_output_errors_and_exit_code_apart(tmp_path
 
 def test_a_captured_command_past_its_time_is_killed(tmp_path: Path) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
-        forkserver.capture("tests.test_forkserver", ["wait"], dict(os.environ), 0.5)
+        forkserver.capture(["-m", "tests.test_forkserver", "wait"], dict(os.environ), 0.5)
 
 
 def test_a_command_imports_the_command_line_interface_under_its_own_terminal(
@@ -92,9 +92,34 @@ def test_a_command_imports_the_command_line_interface_under_its_own_terminal(
     # made, as it is imported: the fork server has not imported it.
     for width in ("57", "131"):
         env = {**os.environ, "COLUMNS": width}
-        done = forkserver.capture("tests.test_forkserver", ["width", "0"], env, 60)
+        done = forkserver.capture(["-m", "tests.test_forkserver", "width", "0"], env, 60)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"forked": True, "preloaded": [], "width": int(width)}
+
+
+SCRIPT = """
+import json, sys
+forked = "uvicorn" in sys.modules  # the fork server imported it; this script does not
+if sys.argv[1:] == ["checkout"]:
+    sys.path.insert(0, %r)
+import tests.support
+print(json.dumps({"argv": sys.argv, "forked": forked}))
+"""
+
+
+def test_a_script_runs_with_its_own_directory_on_the_path_not_the_checkouts(
+    tmp_path: Path,
+) -> None:
+    # A benchmark's smoke run: by hand, a script that does not put the checkout on its
+    # path cannot import tests.support, and forked it cannot either.
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT % str(ROOT))
+    alone = forkserver.capture([str(script)], dict(os.environ), 60, cwd=ROOT)
+    assert alone.returncode == 1
+    assert "ModuleNotFoundError: No module named 'tests" in alone.stderr
+    done = forkserver.capture([str(script), "checkout"], dict(os.environ), 60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"argv": [str(script), "checkout"], "forked": True}
 
 
 HANDED = """
