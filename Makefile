@@ -32,9 +32,10 @@ test: $(STAMP)
 # ruff and mypy run beside pytest, not before it: mypy keeps one core busy for about
 # 20 s from a cold cache, while pytest can use both. Their output is held until they end,
 # then shown in one piece, so that it does not break into pytest's; either failing fails
-# the target, once both are done.
+# the target, once both are done. They run one after the other (MAKEFLAGS emptied: not
+# the parent's job slots), both even when the first fails.
 checks: $(STAMP)
-	@log=$$(mktemp); $(MAKE) --no-print-directory --jobs=1 --keep-going lint typecheck >$$log 2>&1; \
+	@log=$$(mktemp); MAKEFLAGS= $(MAKE) --no-print-directory --keep-going lint typecheck >$$log 2>&1; \
 	status=$$?; cat $$log; rm -f $$log; exit $$status
 
 lint: $(STAMP)
