@@ -22,6 +22,12 @@ ServiceFactory = Callable[..., InProcessService]
 
 def pytest_configure(config: pytest.Config) -> None:
     forkserver.enable()  # the suite's imagetune processes start as forks (tests/forkserver.py)
+    workers = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
+    # One for the xdist workers, not one each; but each its own where tests.cpu_usage
+    # counts what each test's processes cost (the fork server's children are counted
+    # where it runs).
+    if workers and not config.pluginmanager.has_plugin("tests.cpu_usage"):
+        forkserver.share_with_workers()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker

@@ -4,9 +4,9 @@ every start.
 
 The suite starts about ninety `imagetune serve` and `imagetune worker` processes, and each
 spent about 1.8 CPU-seconds to readiness, 1.4 of them importing FastAPI, SQLAlchemy,
-pydantic, uvicorn and the package, on two cores shared by four test files. Each pytest
-process starts this server once (``python -m tests.forkserver``), which imports those
-modules and waits; every launch is then a fork of it that runs the command exactly as
+pydantic, uvicorn and the package, on two cores shared by four test files. A test run
+starts this server once (``python -m tests.forkserver``; the pytest-xdist controller
+starts it for its workers, ``share_with_workers``), which imports those modules and waits; every launch is then a fork of it that runs the command exactly as
 ``python -m MODULE ARGS`` runs it (``runpy``, as the interpreter's ``-m`` does), in a
 session of its own, with the environment, working directory and standard streams it is
 given: a log file (``launch``), or pipes whose output the test reads (``capture``, for
@@ -274,9 +274,19 @@ def _fork(
 def _running_server() -> _Server:
     global _server
     with _lock:
-        if _server is None or _server.process is None or _server.process.poll() is not None:
+        if _server is None and (shared_server := _shared_server()) is not None:
+            _server = shared_server  # the xdist controller's (share_with_workers)
+        elif _server is None or (_server.process and _server.process.poll() is not None):
             _server = _start_server()
         return _server
+
+
+def share_with_workers() -> None:
+    """In the pytest-xdist controller: start the fork server now, for the workers it is
+    about to start (they inherit this environment), rather than one in each: each costs
+    about 2 CPU-seconds of imports."""
+    if _enabled:
+        os.environ.update(shared())
 
 
 SHARED = "IMAGETUNE_TEST_FORKSERVER_SHARED"
@@ -304,8 +314,9 @@ def _shared_server() -> _Server | None:
 def _server_environment() -> dict[str, str]:
     """The environment the fork server's modules are imported under (each command gets its
     own). OpenBLAS (numpy's) would start a thread pool at import, and a fork copies no
-    thread: the commands' own processes use no BLAS (their workers and inspectors start
-    from a fork server of their own, a fresh interpreter)."""
+    thread: one thread, then. Neither the commands nor their workers and inspectors (forks
+    of this server too: _fork_children_server) use BLAS: inference is ncnn's, resizing
+    Pillow's."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["OPENBLAS_NUM_THREADS"] = "1"
     return env
