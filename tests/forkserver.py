@@ -6,7 +6,8 @@ The suite starts about ninety `imagetune serve` and `imagetune worker` processes
 spent about 1.8 CPU-seconds to readiness, 1.4 of them importing FastAPI, SQLAlchemy,
 pydantic, uvicorn and the package, on two cores shared by four test files. A test run
 starts this server once (``python -m tests.forkserver``; the pytest-xdist controller
-starts it for its workers, ``share_with_workers``), which imports those modules and waits; every launch is then a fork of it that runs the command exactly as
+starts it for its workers, ``share_with_workers``), which imports those modules and
+waits; every launch is then a fork of it that runs the command exactly as
 ``python -m MODULE ARGS`` runs it (``runpy``, as the interpreter's ``-m`` does), in a
 session of its own, with the environment, working directory and standard streams it is
 given: a log file (``launch``), or pipes whose output the test reads (``capture``, for
@@ -513,6 +514,13 @@ def run(request: dict[str, Any], connection: socket.socket) -> None:
     runpy.run_path(argv[0], run_name="__main__")
 
 
+def _forgotten(module: str) -> bool:
+    """Whether the forked fork server forgets ``module``: UNIMPORTED, and ours that hold
+    on to it."""
+    holder = "imagetune.metrics"
+    return module.partition(".")[0] in UNIMPORTED or (module + ".").startswith(holder + ".")
+
+
 def _fork_children_server() -> None:
     """Start the command's multiprocessing fork server, which its workers and inspectors
     are forked from (imagetune.processes), as a fork of this process rather than a fresh
@@ -543,14 +551,12 @@ def _fork_children_server() -> None:
                 if fd not in keep:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-            for name in [m for m in sys.modules if m.partition(".")[0] in UNIMPORTED]:
-                del sys.modules[name]
-            for name in [m for m in sys.modules if m.startswith("imagetune.metrics")]:
+            for name in [m for m in sys.modules if _forgotten(m)]:
                 del sys.modules[name]
             sys.argv = ["-c"]
             exec(args[-1], {"__name__": "__main__"})
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
+        except SystemExit as e:  # as the interpreter maps it to an exit status
+            code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
         except BaseException:
             traceback.print_exc()
             code = 1
