@@ -79,11 +79,11 @@ PRELOAD = (
     "tests.processors",
     "tests.fake_imagetune",
 )
-UNIMPORTED = ("prometheus_client",)
+UNIMPORTED = ("prometheus_client", "imagetune.metrics")
 """Packages this server imports that the command's own fork server does not
-(tests/test_start_imports.py checks) and that read the environment when imported:
-prometheus-client picks where it keeps values from it. The forked fork server forgets
-them, and imagetune.metrics, which holds on to them (_fork_children_server)."""
+(tests/test_start_imports.py checks), forgotten in the forked one
+(_fork_children_server): prometheus-client picks where it keeps values from the
+environment when imported, and imagetune.metrics holds on to it."""
 CHECKOUT_PACKAGES = ("tests", "bench")
 """Packages found through the checkout's directory on the path (the package itself is
 installed): a script run through the fork server does not get them from it."""
@@ -508,17 +508,16 @@ def run(request: dict[str, Any], connection: socket.socket) -> None:
     # interpreter puts it, and the checkout's packages are imported afresh, so a script
     # that does not put the checkout on its path fails here as it would by hand.
     sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
-    for name in [m for m in sys.modules if m.partition(".")[0] in CHECKOUT_PACKAGES]:
-        del sys.modules[name]
+    _forget(CHECKOUT_PACKAGES)
     sys.argv = list(argv)
     runpy.run_path(argv[0], run_name="__main__")
 
 
-def _forgotten(module: str) -> bool:
-    """Whether the forked fork server forgets ``module``: UNIMPORTED, and ours that hold
-    on to it."""
-    holder = "imagetune.metrics"
-    return module.partition(".")[0] in UNIMPORTED or (module + ".").startswith(holder + ".")
+def _forget(packages: tuple[str, ...]) -> None:
+    """Drop ``packages`` and the modules in them from this process's imports: the next
+    import of one imports it afresh."""
+    for name in [m for m in sys.modules if any(f"{m}.".startswith(f"{p}.") for p in packages)]:
+        del sys.modules[name]
 
 
 def _fork_children_server() -> None:
@@ -551,8 +550,7 @@ def _fork_children_server() -> None:
                 if fd not in keep:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-            for name in [m for m in sys.modules if _forgotten(m)]:
-                del sys.modules[name]
+            _forget(UNIMPORTED)
             sys.argv = ["-c"]
             exec(args[-1], {"__name__": "__main__"})
         except SystemExit as e:  # as the interpreter maps it to an exit status
